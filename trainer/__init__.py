@@ -1,0 +1,1 @@
+"""Training, evaluation and export of the shared-embedding pair model."""
