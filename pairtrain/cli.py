@@ -37,6 +37,18 @@ def _add_config_args(parser: argparse.ArgumentParser, required: bool = True) -> 
     )
 
 
+def _add_submit_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no_wait",
+        action="store_true",
+        help="return once the pipeline is submitted (for Dataflow); the job writes its own summary and marker",
+    )
+    parser.add_argument(
+        "--transform_temp_dir",
+        help="tf.Transform's temporary folder (default: <output>/tmp); TensorFlow's file system reaches it",
+    )
+
+
 def _add_input_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", action="append", metavar="GLOB", help="train input files; replaces input.train")
     parser.add_argument("--eval", action="append", metavar="GLOB", help="eval input files; replaces input.eval")
@@ -69,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(preprocess)
     _add_input_args(preprocess)
     preprocess.add_argument("--output", help="output directory (default: <output_dir>/preprocessed)")
+    _add_submit_args(preprocess)
 
     train = add_command(
         "train",
@@ -122,8 +135,13 @@ def _setup_logging(verbose: bool) -> None:
         stream=sys.stderr,
     )
     if not verbose:
-        for name in ("absl", "tensorflow", "apache_beam", "tensorflow_transform", "h5py"):
+        for name in ("tensorflow", "apache_beam", "tensorflow_transform", "h5py"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # absl repeats tf.Transform's advice to use Arrow record batches at
+        # every step; Beam logs a failing step's traceback before pairtrain
+        # reports the same error in one line.
+        logging.getLogger("absl").setLevel(logging.ERROR)
+        logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
 
 
 def _load_config(args):
@@ -145,8 +163,18 @@ def _cmd_preprocess(args, beam_args) -> int:
 
     config = _load_config(args)
     output = args.output or os.path.join(config.output_dir, PREPROCESSED_SUBDIR)
-    summary = run_preprocess(config, output, beam_args, overwrite=args.overwrite)
-    print(json.dumps({"output": output, "records": summary["records"]}, indent=2))
+    summary = run_preprocess(
+        config,
+        output,
+        config.beam_args() + beam_args,
+        overwrite=args.overwrite,
+        wait=not args.no_wait,
+        transform_temp_dir=args.transform_temp_dir,
+    )
+    if summary["status"] == "submitted":
+        print(f"submitted; the job writes {output}/summary.json and its completion marker when it ends")
+    else:
+        print(json.dumps({"output": output, "records": summary["records"]}, indent=2))
     return 0
 
 
@@ -196,7 +224,7 @@ def _cmd_run(args, beam_args) -> int:
     config = _load_config(args)
     data_dir = os.path.join(config.output_dir, PREPROCESSED_SUBDIR)
     logger.info("Step 1/2: preprocessing into %s", data_dir)
-    run_preprocess(config, data_dir, beam_args, overwrite=args.overwrite)
+    run_preprocess(config, data_dir, config.beam_args() + beam_args, overwrite=args.overwrite)
     logger.info("Step 2/2: training, evaluating and exporting into %s", config.output_dir)
     record = train_and_evaluate(config, data_dir, config.output_dir)
     _print_result(record)

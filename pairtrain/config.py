@@ -103,9 +103,26 @@ class Config:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     # Run directory of `pairtrain run`: preprocessed data, model and metrics.
     output_dir: str = "runs/default"
+    # Beam pipeline options, e.g. {runner: DataflowRunner, region: europe-west1}.
+    # Options given on the command line take precedence over these.
+    beam_options: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def beam_args(self) -> list[str]:
+        """Return beam_options as command-line flags, for PipelineOptions."""
+        args = []
+        for name, value in self.beam_options.items():
+            if isinstance(value, bool):
+                # Beam's boolean options are store_true flags: false means leave it out.
+                if value:
+                    args.append(f"--{name}")
+            elif isinstance(value, list):
+                args.extend(f"--{name}={item}" for item in value)
+            else:
+                args.append(f"--{name}={value}")
+        return args
 
     @property
     def delimiter(self) -> str:
@@ -141,15 +158,22 @@ def _check_type(key: str, value: Any, expected: Any) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"invalid value for {key}: {value!r}; expected a list")
         return [_check_type(f"{key}[{i}]", item, item_type) for i, item in enumerate(value)]
+    if expected is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"invalid value for {key}: {value!r}; expected a mapping")
+        return dict(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         # YAML reads label values such as 1 as numbers; they are strings here.
         return str(value)
     if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+        hint = ""
+        if expected is str and isinstance(value, bool):
+            hint = " (YAML reads yes, no, on and off as booleans: quote the value)"
         raise ConfigError(
             f"invalid value for {key}: {value!r} ({type(value).__name__}); "
-            f"expected {_type_name(expected)}"
+            f"expected {_type_name(expected)}{hint}"
         )
     return value
 

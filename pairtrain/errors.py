@@ -4,7 +4,7 @@ from pairtrain.config import ConfigError
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from pipeline.preprocess import PreprocessError
+    from pipeline.publish import PreprocessError
     from pipeline.read import InputError
     from trainer.data import DataError
     from trainer.distribute import DistributeError

@@ -1,22 +1,10 @@
-"""The preprocessing job: read raw pairs, split them, analyze and transform with tf.Transform, write TFRecords.
+"""The preprocessing pipeline: read raw pairs, split them, analyze and transform with tf.Transform, write TFRecords.
 
-Output directory layout (local or gs://):
-
-    data/train-*.tfrecord.gz, data/validation-*, data/eval-*   tf.train.Examples
-    transform_fn/, transformed_metadata/                       tf.Transform output
-    rejected/rejected-*.jsonl                                  dead letters
-    summary.json                                               counts and statistics
-    PREPROCESS_COMPLETE                                        written last
-
-The trainer reads only directories with the completion marker, so a run that
-failed part-way never looks finished.
+See `pipeline.layout` for what it writes.
 """
 
-import argparse
 import json
 import logging
-import time
-import uuid
 from typing import Any
 
 import apache_beam as beam
@@ -27,30 +15,19 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata
 
 from pairtrain import io_utils
-from pairtrain.config import Config
+from pairtrain.config import Config, ConfigError
 from pipeline import features, read, stats
+from pipeline.layout import DATA_DIR, REJECTED_DIR, SPLITS, TFRECORD_SUFFIX
+from pipeline.publish import PublishRun
 from pipeline.transform import RAW_FEATURE_SPEC, make_preprocessing_fn
 
 logger = logging.getLogger(__name__)
-
-COMPLETE_MARKER = "PREPROCESS_COMPLETE"
-SUMMARY_FILE = "summary.json"
-DATA_DIR = "data"
-REJECTED_DIR = "rejected"
-STATS_DIR = "_stats"
-TEMP_DIR = "tmp"
-SPLITS = ("train", "validation", "eval")
-TFRECORD_SUFFIX = ".tfrecord.gz"
 
 # Runner used when --runner is not given. Beam's DirectRunner first tries to
 # download the Prism runner binary; the in-process FnApiRunner never reaches
 # the network and can still run several worker processes through
 # --direct_num_workers and --direct_running_mode=multi_processing.
 DEFAULT_RUNNER = "FnApiRunner"
-
-
-class PreprocessError(RuntimeError):
-    """A preprocessing run that finished but must not be published."""
 
 
 def check_beam_args(beam_args: list[str]) -> None:
@@ -69,7 +46,7 @@ def check_beam_args(beam_args: list[str]) -> None:
             cls._add_argparse_args(parser)  # pylint: disable=protected-access
     _, unknown = parser.parse_known_args(beam_args)
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"unrecognized arguments: {' '.join(unknown)}; they are neither pairtrain options "
             "nor Beam pipeline options (see `pairtrain preprocess --help`)"
         )
@@ -135,10 +112,15 @@ def _write_json_lines(pcoll, path_prefix: str, suffix: str, label: str):
     )
 
 
-def build_pipeline(p: beam.Pipeline, config: Config, train_files, eval_files, output_dir: str) -> None:
-    """Add the reading, splitting, tf.Transform and writing steps to `p`."""
+def build_pipeline(p: beam.Pipeline, config: Config, run_info: dict[str, Any], output_dir: str) -> None:
+    """Add reading, splitting, tf.Transform, writing and publishing steps to `p`.
+
+    `run_info` carries the matched input files ("train", "eval"), the runner
+    name and the input fingerprint into summary.json.
+    """
     prep = config.preprocess
     parser = read.RecordParser(config)
+    train_files, eval_files = run_info["inputs"]["train"], run_info["inputs"]["eval"]
 
     train_parsed = p | "ListTrainFiles" >> beam.Create(train_files) | "ReadTrainPairs" >> _ReadPairs(parser)
     parsed = [train_parsed]
@@ -168,14 +150,18 @@ def build_pipeline(p: beam.Pipeline, config: Config, train_files, eval_files, ou
         )
         split_to_pairs["eval"] = (split_to_pairs["eval"], eval_from_files) | "MergeEval" >> beam.Flatten()
 
-    _write_json_lines(rejected, io_utils.join(output_dir, REJECTED_DIR, "rejected"), ".jsonl", "Rejected")
-    _ = (
+    written = [_write_json_lines(rejected, io_utils.join(output_dir, REJECTED_DIR, "rejected"), ".jsonl", "Rejected")]
+    reason_counts = (
         rejected
         | "RejectReasons" >> beam.Map(lambda record: record["reason"])
         | "CountRejectReasons" >> beam.combiners.Count.PerElement()
         | "ToRejectDict" >> beam.combiners.ToDict()
-        | "WriteRejectCounts"
-        >> _WriteStats(io_utils.join(output_dir, STATS_DIR, "rejected"))
+    )
+    first_decode_error = (
+        rejected
+        | "SelectDecodeErrors" >> beam.Filter(lambda record: record["reason"] == read.DECODE_ERROR)
+        | "FirstDecodeError"
+        >> beam.combiners.Top.Smallest(1, key=lambda record: (record[read.SOURCE_KEY], record[read.LINE_KEY]))
     )
 
     # Analyze on the train split only, so eval and validation out-of-vocabulary
@@ -188,8 +174,9 @@ def build_pipeline(p: beam.Pipeline, config: Config, train_files, eval_files, ou
     transform_fn = (split_to_instances["train"], raw_metadata) | "AnalyzeTrain" >> tft_beam.AnalyzeDataset(
         preprocessing_fn
     )
-    _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
+    written.append(transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir))
 
+    split_to_stats = {}
     for split in SPLITS:
         name = split.title()
         transformed, transformed_metadata = (
@@ -198,7 +185,7 @@ def build_pipeline(p: beam.Pipeline, config: Config, train_files, eval_files, ou
         ) | f"Transform{name}" >> tft_beam.TransformDataset()
         checked = transformed | f"CheckIds{name}" >> beam.ParDo(_CheckIdRange(prep.vocab_size))
         coder = tft.coders.ExampleProtoCoder(transformed_metadata.schema)
-        _ = (
+        written.append(
             checked
             | f"Encode{name}" >> beam.Map(coder.encode)
             | f"Write{name}"
@@ -208,17 +195,24 @@ def build_pipeline(p: beam.Pipeline, config: Config, train_files, eval_files, ou
                 num_shards=prep.num_shards,
             )
         )
-        _ = (
-            checked
-            | f"Stats{name}" >> beam.CombineGlobally(stats.SplitStatsFn())
-            | f"WriteStats{name}" >> _WriteStats(io_utils.join(output_dir, STATS_DIR, split))
+        split_to_stats[split] = checked | f"Stats{name}" >> beam.CombineGlobally(stats.SplitStatsFn())
+
+    # Publishing runs as the pipeline's last step, after every write, so the
+    # completion marker appears even when a launcher returns right after
+    # submitting the job (Dataflow Flex Templates, --no_wait).
+    _ = (
+        p
+        | "StartPublish" >> beam.Create([None])
+        | "Publish"
+        >> beam.ParDo(
+            PublishRun(config, run_info, output_dir),
+            reason_counts=beam.pvalue.AsSingleton(reason_counts),
+            first_decode_error=beam.pvalue.AsSingleton(first_decode_error),
+            written=beam.pvalue.AsList(
+                written | "MergeWriteResults" >> beam.Flatten() | "IgnoreWriteResults" >> beam.Map(lambda _: None)
+            ),
+            **{f"{split}_stats": beam.pvalue.AsSingleton(split_to_stats[split]) for split in SPLITS},
         )
-
-
-@beam.ptransform_fn
-def _WriteStats(pcoll, path: str):  # pylint: disable=invalid-name
-    return (
-        pcoll
-        | "ToJson" >> beam.Map(lambda value: json.dumps(value, default=str))
-        | "Write" >> beam.io.WriteToText(path, file_name_suffix=".json", shard_name_template="")
     )
+
+

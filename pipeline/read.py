@@ -13,6 +13,7 @@ import csv
 import hashlib
 import json
 import logging
+import os
 from typing import Any, Iterator
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -48,6 +49,8 @@ def expand_patterns(patterns: list[str], role: str) -> list[str]:
     """Return the sorted files matched by `patterns`; raise InputError on a pattern with no match."""
     paths: list[str] = []
     for pattern in patterns:
+        if "://" not in pattern:
+            pattern = os.path.abspath(pattern)
         results = FileSystems.match([pattern])[0].metadata_list
         matched = sorted(meta.path for meta in results if meta.size_in_bytes is not None)
         if not matched:
@@ -57,20 +60,6 @@ def expand_patterns(patterns: list[str], role: str) -> list[str]:
             )
         paths.extend(matched)
     return sorted(set(paths))
-
-
-def fingerprint(paths: list[str]) -> dict[str, Any]:
-    """Return a SHA-256 over each file's path and content, for metrics.json."""
-    digest = hashlib.sha256()
-    files = []
-    for path in paths:
-        file_digest = hashlib.sha256()
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                file_digest.update(chunk)
-        files.append({"path": path, "sha256": file_digest.hexdigest()})
-        digest.update(path.encode() + b"\0" + file_digest.hexdigest().encode())
-    return {"sha256": digest.hexdigest(), "files": files}
 
 
 class _DecodedLines:

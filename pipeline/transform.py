@@ -36,7 +36,8 @@ def make_preprocessing_fn(vocab_size: int, min_count: int, max_tokens: int):
         vocabulary = tft.vocabulary(
             tf.concat([tokens[features.TEXT_A], tokens[features.TEXT_B]], axis=1),
             top_k=top_k,
-            frequency_threshold=min_count,
+            # tf.Transform warns that a threshold of 1 is a no-op; pass None then.
+            frequency_threshold=min_count if min_count > 1 else None,
             vocab_filename=features.VOCABULARY_NAME,
         )
         outputs = {features.LABEL: inputs[features.LABEL]}

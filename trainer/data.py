@@ -7,7 +7,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from pipeline import features
-from pipeline.preprocess import COMPLETE_MARKER, DATA_DIR, SUMMARY_FILE, TFRECORD_SUFFIX
+from pipeline.layout import COMPLETE_MARKER, DATA_DIR, SUMMARY_FILE, TFRECORD_SUFFIX
 
 logger = logging.getLogger(__name__)
 
