@@ -188,6 +188,9 @@ def _cmd_train(args, _beam_args) -> int:
 
 
 def _print_result(record: dict) -> None:
+    if not record.get("chief", True):
+        print("worker finished; the chief exports the model and writes metrics.json")
+        return
     print(f"model: {record['model_dir']}")
     print(f"metrics: {os.path.join(os.path.dirname(os.path.dirname(record['model_dir'])), 'metrics.json')}")
     if record.get("eval"):

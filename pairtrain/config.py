@@ -15,6 +15,7 @@ import yaml
 
 FORMATS = ("tsv", "csv", "jsonl")
 EMPTY_TEXT_POLICIES = ("accept", "reject")
+SHARD_BY = ("auto", "file", "record")
 
 
 class ConfigError(ValueError):
@@ -94,6 +95,10 @@ class TrainConfig:
     cpu_replicas: int = 0
     # Classification threshold for accuracy, precision, recall and F1.
     threshold: float = 0.5
+    # How workers split the data under MultiWorkerMirroredStrategy: by file
+    # (needs at least as many TFRecord shards as workers, see
+    # preprocess.num_shards), by record, or auto (by file when possible).
+    shard_by: str = "auto"
 
 
 @dataclasses.dataclass
@@ -248,6 +253,7 @@ def _validate(config: Config) -> None:
         (train.shuffle_buffer >= 1, "train.shuffle_buffer", train.shuffle_buffer, "an integer >= 1"),
         (train.cpu_replicas >= 0, "train.cpu_replicas", train.cpu_replicas, "an integer >= 0"),
         (0 < train.threshold < 1, "train.threshold", train.threshold, "a number in (0, 1)"),
+        (train.shard_by in SHARD_BY, "train.shard_by", train.shard_by, f"one of {', '.join(SHARD_BY)}"),
     ]
     for ok, key, value, allowed in checks:
         if not ok:

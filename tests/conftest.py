@@ -27,14 +27,14 @@ def case(name: str) -> str:
     return str(CASES / name)
 
 
-def make_config(train, evaluation=(), **sections) -> config_lib.Config:
+def make_config(train_files, eval_files=(), **sections) -> config_lib.Config:
     """Build a config for a headered TSV with columns text_a, text_b, label.
 
     Keyword arguments are config sections, e.g. preprocess={"min_count": 2}.
     By default nothing is held out, so tiny case files keep every row.
     """
     values = {
-        "input": {"train": [str(path) for path in train], "eval": [str(path) for path in evaluation]},
+        "input": {"train": [str(path) for path in train_files], "eval": [str(path) for path in eval_files]},
         "preprocess": {"eval_fraction": 0.0, "validation_fraction": 0.0},
         "train": {"epochs": 2, "batch_size_per_replica": 8},
     }

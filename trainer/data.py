@@ -12,6 +12,14 @@ from pipeline.layout import COMPLETE_MARKER, DATA_DIR, SUMMARY_FILE, TFRECORD_SU
 logger = logging.getLogger(__name__)
 
 
+# Maps train.shard_by to how MultiWorkerMirroredStrategy splits input between workers.
+SHARD_POLICIES = {
+    "auto": tf.data.experimental.AutoShardPolicy.AUTO,
+    "file": tf.data.experimental.AutoShardPolicy.FILE,
+    "record": tf.data.experimental.AutoShardPolicy.DATA,
+}
+
+
 class DataError(ValueError):
     """Preprocessed data that the trainer cannot use."""
 
@@ -56,7 +64,15 @@ class PreprocessedData:
     def files(self, split: str) -> list[str]:
         return sorted(tf.io.gfile.glob(os.path.join(self.data_dir, DATA_DIR, f"{split}-*{TFRECORD_SUFFIX}")))
 
-    def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10000):
+    def dataset(
+        self,
+        split: str,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        shuffle_buffer: int = 10000,
+        shard_by: str = "auto",
+    ):
         """Return a tf.data pipeline of (features, label) batches for one split.
 
         Batches are parsed with the transformed feature spec and id lists are
@@ -73,7 +89,9 @@ class PreprocessedData:
         dataset = dataset.map(self._parse_batch, num_parallel_calls=tf.data.AUTOTUNE)
         num_batches = -(-self.num_examples(split) // batch_size)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = SHARD_POLICIES[shard_by]
+        return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
     def _parse_batch(self, serialized):
         parsed = tf.io.parse_example(serialized, self.feature_spec)

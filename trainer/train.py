@@ -1,6 +1,7 @@
 """Train, evaluate and export the pair model on a finished preprocessing run."""
 
 import datetime
+import hashlib
 import importlib.metadata
 import json
 import logging
@@ -13,7 +14,7 @@ import tensorflow as tf
 from pairtrain.config import Config
 from trainer import export, metrics
 from trainer.data import DataError, PreprocessedData
-from trainer.distribute import make_strategy
+from trainer.distribute import is_chief, make_strategy, worker_path
 from trainer.keras import keras
 from trainer.model import build_model, compile_model
 
@@ -82,6 +83,7 @@ def train_and_evaluate(config: Config, data_dir: str, output_dir: str, strategy=
     """
     settings = config.train
     strategy = strategy or make_strategy(settings.cpu_replicas)
+    chief = is_chief(strategy)
     data = PreprocessedData(data_dir)
     replicas = strategy.num_replicas_in_sync
     _check_split_sizes(data, replicas)
@@ -105,11 +107,18 @@ def train_and_evaluate(config: Config, data_dir: str, output_dir: str, strategy=
     model.summary(print_fn=logger.info)
 
     train_ds = data.dataset(
-        "train", global_batch, shuffle=True, seed=settings.seed, shuffle_buffer=settings.shuffle_buffer
+        "train",
+        global_batch,
+        shuffle=True,
+        seed=settings.seed,
+        shuffle_buffer=settings.shuffle_buffer,
+        shard_by=settings.shard_by,
     )
     has_validation = data.num_examples("validation") > 0
-    validation_ds = data.dataset("validation", global_batch) if has_validation else None
+    validation_ds = data.dataset("validation", global_batch, shard_by=settings.shard_by) if has_validation else None
 
+    # Keras' ModelCheckpoint and TensorBoard callbacks already send non-chief
+    # workers' files to temporary folders under MultiWorkerMirroredStrategy.
     tf.io.gfile.makedirs(output_dir)
     checkpoint_path = os.path.join(output_dir, "checkpoints", "best")
     step_counter = _StepCounter()
@@ -166,13 +175,30 @@ def train_and_evaluate(config: Config, data_dir: str, output_dir: str, strategy=
     else:
         logger.warning("The eval split is empty: no eval metrics")
 
+    record["weights_sha256"] = weights_fingerprint(model)
+    logger.info("Final weights fingerprint (SHA-256): %s", record["weights_sha256"])
+
     saved_config = {"config": config.to_dict(), "vocab_size": data.vocab_size}
-    record["model_dir"] = export.export_model(model, data.tft_output, os.path.join(output_dir, "model"), saved_config)
+    export_root = worker_path(os.path.join(output_dir, "model"), chief)
+    record["model_dir"] = export.export_model(model, data.tft_output, export_root, saved_config)
     record["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
-    with tf.io.gfile.GFile(os.path.join(output_dir, METRICS_FILE), "w") as handle:
-        json.dump(record, handle, indent=2, sort_keys=True)
+    if chief:
+        with tf.io.gfile.GFile(os.path.join(output_dir, METRICS_FILE), "w") as handle:
+            json.dump(record, handle, indent=2, sort_keys=True)
+    else:
+        tf.io.gfile.rmtree(export_root)
+        record["model_dir"] = None
+    record["chief"] = chief
     record["model"] = model
     return record
+
+
+def weights_fingerprint(model) -> str:
+    """Return a SHA-256 over the model's weights, to compare replicas and workers."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
 
 
 def _format_metrics(values: dict) -> str:
