@@ -183,24 +183,30 @@ def _check_type(key: str, value: Any, expected: Any) -> Any:
     return value
 
 
-def _apply(target: Any, values: dict[str, Any], prefix: str) -> None:
+def _apply(target: Any, values: dict[str, Any], prefix: str, errors: list[str]) -> None:
+    """Set `values` on the dataclass `target`, appending one message per bad key to `errors`."""
     if not isinstance(values, dict):
-        raise ConfigError(f"invalid value for {prefix or 'config'}: expected a mapping, got {values!r}")
+        errors.append(f"invalid value for {prefix.rstrip('.') or 'config'}: expected a mapping, got {values!r}")
+        return
     hints = typing.get_type_hints(type(target))
     names = [field.name for field in dataclasses.fields(target)]
     for key, value in values.items():
         path = f"{prefix}{key}"
         if key not in names:
-            raise ConfigError(f"unknown config key {path!r}; allowed keys here: {', '.join(names)}")
-        expected = hints[key]
+            errors.append(f"unknown config key {path!r}; allowed keys here: {', '.join(names)}")
+            continue
         current = getattr(target, key)
         if dataclasses.is_dataclass(current):
-            _apply(current, value, f"{path}.")
-        else:
-            setattr(target, key, _check_type(path, value, expected))
+            _apply(current, value, f"{path}.", errors)
+            continue
+        try:
+            setattr(target, key, _check_type(path, value, hints[key]))
+        except ConfigError as error:
+            errors.append(str(error))
 
 
-def _validate(config: Config) -> None:
+def _validate(config: Config, errors: list[str]) -> None:
+    """Append one message per impossible or inconsistent value to `errors`."""
     source = config.input
     prep = config.preprocess
     train = config.train
@@ -257,29 +263,25 @@ def _validate(config: Config) -> None:
     ]
     for ok, key, value, allowed in checks:
         if not ok:
-            raise ConfigError(f"invalid value for {key}: {value!r}; expected {allowed}")
+            errors.append(f"invalid value for {key}: {value!r}; expected {allowed}")
     label = source.label
     if label.threshold is None:
         if not label.positive or not label.negative:
-            raise ConfigError(
-                "input.label needs both 'positive' and 'negative' raw values, or a 'threshold'"
-            )
+            errors.append("input.label needs both 'positive' and 'negative' raw values, or a 'threshold'")
         overlap = set(label.positive) & set(label.negative)
         if overlap:
-            raise ConfigError(
-                f"invalid value for input.label: {sorted(overlap)} listed as both positive and negative"
+            errors.append(f"invalid value for input.label: {sorted(overlap)} listed as both positive and negative")
+    for name in ("text_a", "text_b", "label"):
+        column = getattr(source.columns, name)
+        if source.format == "jsonl" and not isinstance(column, str):
+            errors.append(f"invalid value for input.columns.{name}: {column!r}; jsonl input needs an object key")
+        elif source.format != "jsonl" and not source.header and not isinstance(column, int):
+            errors.append(
+                f"invalid value for input.columns.{name}: {column!r}; a file without a header row "
+                "needs 0-based column indexes"
             )
-    if source.format == "jsonl":
-        for name in ("text_a", "text_b", "label"):
-            if not isinstance(getattr(source.columns, name), str):
-                raise ConfigError(f"input.columns.{name} must be an object key for jsonl input")
-    elif not source.header:
-        for name in ("text_a", "text_b", "label"):
-            if not isinstance(getattr(source.columns, name), int):
-                raise ConfigError(
-                    f"input.columns.{name} is {getattr(source.columns, name)!r}, but a file without "
-                    "a header row needs 0-based column indexes"
-                )
+        elif isinstance(column, int) and column < 0:
+            errors.append(f"invalid value for input.columns.{name}: {column}; expected an index >= 0")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -302,8 +304,14 @@ def build(values: dict[str, Any] | None = None, overrides: list[str] = ()) -> Co
                 raise ConfigError(f"invalid --set {text!r}: {part!r} is not a section")
         node[path[-1]] = value
     config = Config()
-    _apply(config, values, "")
-    _validate(config)
+    errors: list[str] = []
+    _apply(config, values, "", errors)
+    if not errors:
+        _validate(config, errors)
+    if len(errors) == 1:
+        raise ConfigError(errors[0])
+    if errors:
+        raise ConfigError(f"{len(errors)} invalid config values:\n" + "\n".join(f"  - {e}" for e in errors))
     return config
 
 

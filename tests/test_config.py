@@ -67,3 +67,21 @@ def test_repository_configs_load():
 
     for path in sorted((pathlib.Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")):
         config_lib.load(str(path))
+
+
+def test_every_invalid_value_reported():
+    with pytest.raises(ConfigError) as error:
+        config_lib.build({"preprocess": {"vocab_size": "x", "min_count": "y", "typo": 1}})
+    message = str(error.value)
+    assert message.startswith("3 invalid config values")
+    assert "preprocess.vocab_size" in message
+    assert "preprocess.min_count" in message
+    assert "'preprocess.typo'" in message
+
+
+def test_impossible_values_reported_together():
+    with pytest.raises(ConfigError) as error:
+        config_lib.build({"preprocess": {"vocab_size": 1, "max_reject_fraction": -0.5}})
+    message = str(error.value)
+    assert "preprocess.vocab_size: 1" in message
+    assert "preprocess.max_reject_fraction: -0.5" in message
