@@ -16,6 +16,9 @@ import yaml
 FORMATS = ("tsv", "csv", "jsonl")
 EMPTY_TEXT_POLICIES = ("accept", "reject")
 SHARD_BY = ("auto", "file", "record")
+DECODE_ERROR_POLICIES = ("fail", "reject")
+LONG_TEXT_POLICIES = ("truncate", "reject")
+SPLIT_MODES = ("hash", "group")
 
 
 class ConfigError(ValueError):
@@ -50,6 +53,9 @@ class InputConfig:
     # breaks). Turn off for files with unbalanced quotes, such as MRPC.
     quoting: bool = True
     encoding: str = "utf-8"
+    # A line that does not decode: "fail" the run before anything is
+    # published, or "reject" the record into the dead letters.
+    decode_errors: str = "fail"
     columns: ColumnsConfig = dataclasses.field(default_factory=ColumnsConfig)
     label: LabelConfig = dataclasses.field(default_factory=LabelConfig)
     # Paths or globs (local or gs://). Without eval files the eval split is
@@ -77,6 +83,14 @@ class PreprocessConfig:
     max_reject_fraction: float = 0.05
     # What to do with a pair whose text is empty or blank: accept or reject.
     empty_text: str = "accept"
+    # What to do with a text longer than max_tokens: truncate or reject.
+    long_text: str = "truncate"
+    # Drop repeated pairs, (a, b) again or swapped as (b, a), keeping the first.
+    # Duplicates are counted either way.
+    drop_duplicates: bool = False
+    # How pairs are split: "hash" of the unordered pair, or "group", which
+    # keeps every connected group of texts in one split so no text is shared.
+    split: str = "hash"
 
 
 @dataclasses.dataclass
@@ -241,6 +255,19 @@ def _validate(config: Config, errors: list[str]) -> None:
             prep.empty_text,
             f"one of {', '.join(EMPTY_TEXT_POLICIES)}",
         ),
+        (
+            source.decode_errors in DECODE_ERROR_POLICIES,
+            "input.decode_errors",
+            source.decode_errors,
+            f"one of {', '.join(DECODE_ERROR_POLICIES)}",
+        ),
+        (
+            prep.long_text in LONG_TEXT_POLICIES,
+            "preprocess.long_text",
+            prep.long_text,
+            f"one of {', '.join(LONG_TEXT_POLICIES)}",
+        ),
+        (prep.split in SPLIT_MODES, "preprocess.split", prep.split, f"one of {', '.join(SPLIT_MODES)}"),
         (train.embedding_dim >= 1, "train.embedding_dim", train.embedding_dim, "an integer >= 1"),
         (
             train.batch_size_per_replica >= 1,

@@ -16,7 +16,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 
 from pairtrain import io_utils
 from pairtrain.config import Config, ConfigError
-from pipeline import features, read, stats
+from pipeline import features, quality, read, stats
 from pipeline.layout import DATA_DIR, REJECTED_DIR, SPLITS, TFRECORD_SUFFIX
 from pipeline.publish import PublishRun
 from pipeline.transform import RAW_FEATURE_SPEC, make_preprocessing_fn
@@ -61,15 +61,6 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     return options
 
 
-def _split_name(pair: dict[str, Any], eval_fraction: float, validation_fraction: float) -> str:
-    fraction = read.split_fraction(pair[features.TEXT_A], pair[features.TEXT_B])
-    if fraction < eval_fraction:
-        return "eval"
-    # Rescale the rest to [0, 1) so validation_fraction is a share of the non-eval pairs.
-    rest = (fraction - eval_fraction) / (1.0 - eval_fraction)
-    return "validation" if rest < validation_fraction else "train"
-
-
 def _to_instance(pair: dict[str, Any]) -> dict[str, Any]:
     return {
         features.TEXT_A: pair[features.TEXT_A].encode("utf-8"),
@@ -112,44 +103,149 @@ def _write_json_lines(pcoll, path_prefix: str, suffix: str, label: str):
     )
 
 
+def _select(outcome: str):
+    return beam.FlatMap(lambda kv: [kv[1]] if kv[0] == outcome else [])
+
+
+def _with_role(role: str):
+    return beam.Map(lambda pair: {**pair, quality.ROLE_KEY: role})
+
+
+@beam.ptransform_fn
+def _AssignSplits(pairs, prep, eval_from_files: bool):  # pylint: disable=invalid-name
+    """Add a split name to each pair and return (pairs, report of the split).
+
+    Pairs from eval files stay in eval. The others go to train, validation or
+    eval by a stable hash: of the unordered pair ("hash" mode), or of the
+    connected component of texts the pair belongs to ("group" mode), so that
+    no text is in two splits.
+    """
+    eval_fraction = 0.0 if eval_from_files else prep.eval_fraction
+
+    def assign(pair, text_to_root=None):
+        if pair[quality.ROLE_KEY] == "eval":
+            return {**pair, quality.SPLIT_KEY: "eval"}
+        if text_to_root is None:
+            key = quality.pair_key(pair)
+        else:
+            key = quality.component_of(pair, text_to_root)
+        split = quality.choose_split(quality.unit_fraction(key), eval_fraction, prep.validation_fraction)
+        return {**pair, quality.SPLIT_KEY: split, "component": key}
+
+    if prep.split == "group":
+        text_to_root = (
+            pairs
+            | "TextEdges" >> beam.Map(lambda pair: tuple(pair[quality.NORMALIZED_KEY]))
+            | "ConnectTexts" >> beam.CombineGlobally(quality.ConnectedTextsFn())
+        )
+        assigned = pairs | "AssignByComponent" >> beam.Map(assign, beam.pvalue.AsSingleton(text_to_root))
+        report = (
+            assigned
+            | "SelectGroupedPairs" >> beam.Filter(lambda pair: "component" in pair)
+            | "KeyByComponent" >> beam.Map(lambda pair: (pair["component"], pair[quality.SPLIT_KEY]))
+            | "CountComponentSplits" >> beam.combiners.Count.PerElement()
+            | "RegroupComponents" >> beam.Map(lambda kv: (kv[0][0], {kv[0][1]: kv[1]}))
+            | "MergeComponentCounts" >> beam.CombinePerKey(_merge_counts)
+            | "SummarizeComponents" >> beam.combiners.ToList()
+            | "ToComponentReport" >> beam.Map(quality.summarize_components)
+        )
+    else:
+        assigned = pairs | "AssignByHash" >> beam.Map(assign)
+        report = pairs.pipeline | "NoComponentReport" >> beam.Create([{}])
+    return assigned, report
+
+
+def _merge_counts(counts: list[dict]) -> dict:
+    merged: dict = {}
+    for count in counts:
+        for key, value in count.items():
+            merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+@beam.ptransform_fn
+def _CountSharedTexts(pairs):  # pylint: disable=invalid-name
+    """Count distinct eval texts and how many of them also occur in train."""
+
+    def texts(pair):
+        for text in pair[quality.NORMALIZED_KEY]:
+            if text and pair[quality.SPLIT_KEY] in ("train", "eval"):
+                yield text, pair[quality.SPLIT_KEY]
+
+    def tally(kv):
+        splits = set(kv[1])
+        if "eval" in splits:
+            yield "eval_texts"
+            if "train" in splits:
+                yield "eval_texts_in_train"
+
+    return (
+        pairs
+        | "TextsBySplit" >> beam.FlatMap(texts)
+        | "GroupTexts" >> beam.GroupByKey()
+        | "TallyShared" >> beam.FlatMap(tally)
+        | "CountShared" >> beam.combiners.Count.PerElement()
+        | "ToSharedDict" >> beam.combiners.ToDict()
+    )
+
+
 def build_pipeline(p: beam.Pipeline, config: Config, run_info: dict[str, Any], output_dir: str) -> None:
-    """Add reading, splitting, tf.Transform, writing and publishing steps to `p`.
+    """Add reading, checking, splitting, tf.Transform, writing and publishing steps to `p`.
 
     `run_info` carries the matched input files ("train", "eval"), the runner
     name and the input fingerprint into summary.json.
     """
     prep = config.preprocess
     parser = read.RecordParser(config)
-    train_files, eval_files = run_info["inputs"]["train"], run_info["inputs"]["eval"]
+    files = run_info["inputs"]
+    role_to_parsed = {
+        role: p | f"List{role.title()}Files" >> beam.Create(files[role]) | f"Read{role.title()}Pairs" >> _ReadPairs(parser)
+        for role in ("train", "eval")
+        if files[role]
+    }
+    all_parsed = list(role_to_parsed.values()) | "MergeParsed" >> beam.Flatten()
+    records_read = all_parsed | "CountRecordsRead" >> beam.combiners.Count.Globally()
+    rejected = [all_parsed | "SelectRejected" >> _select(read.REJECTED)]
+    pairs = [
+        parsed | f"Select{role.title()}Pairs" >> _select(read.OK) | f"Tag{role.title()}Role" >> _with_role(role)
+        for role, parsed in role_to_parsed.items()
+    ] | "MergePairs" >> beam.Flatten()
 
-    train_parsed = p | "ListTrainFiles" >> beam.Create(train_files) | "ReadTrainPairs" >> _ReadPairs(parser)
-    parsed = [train_parsed]
-    if eval_files:
-        eval_parsed = p | "ListEvalFiles" >> beam.Create(eval_files) | "ReadEvalPairs" >> _ReadPairs(parser)
-        parsed.append(eval_parsed)
-
-    # Route each record to the dead letters or to a split.
-    all_parsed = parsed | "MergeParsed" >> beam.Flatten()
-    rejected = all_parsed | "SelectRejected" >> beam.FlatMap(lambda kv: [kv[1]] if kv[0] == read.REJECTED else [])
-    eval_fraction = 0.0 if eval_files else prep.eval_fraction
-    train_pairs = train_parsed | "SelectTrainPairs" >> beam.FlatMap(lambda kv: [kv[1]] if kv[0] == read.OK else [])
-    split_to_pairs = dict(
-        zip(
-            SPLITS,
-            train_pairs
-            | "SplitPairs"
-            >> beam.Partition(
-                lambda pair, _: SPLITS.index(_split_name(pair, eval_fraction, prep.validation_fraction)),
-                len(SPLITS),
-            ),
-        )
+    # Token counts and normalized texts, from the graph tokenizer.
+    pairs = (
+        pairs
+        | "BatchForTokenizer" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
+        | "TokenizePairs" >> beam.ParDo(quality.TokenizePairs())
     )
-    if eval_files:
-        eval_from_files = eval_parsed | "SelectEvalPairs" >> beam.FlatMap(
-            lambda kv: [kv[1]] if kv[0] == read.OK else []
-        )
-        split_to_pairs["eval"] = (split_to_pairs["eval"], eval_from_files) | "MergeEval" >> beam.Flatten()
+    routed = pairs | "RouteLongTexts" >> beam.Map(
+        quality.route_long_text, max_tokens=prep.max_tokens, reject=prep.long_text == "reject"
+    )
+    rejected.append(routed | "SelectTooLong" >> _select(read.REJECTED))
+    pairs = routed | "SelectShortEnough" >> _select(read.OK)
 
+    # Duplicates: the same unordered pair of texts, across all input files.
+    marked = (
+        pairs
+        | "KeyByPair" >> beam.Map(lambda pair: (quality.pair_key(pair), pair))
+        | "GroupEqualPairs" >> beam.GroupByKey()
+        | "MarkDuplicates" >> beam.FlatMap(quality.mark_duplicates, drop=prep.drop_duplicates)
+    )
+    pairs = marked | "SelectUnique" >> _select(read.OK)
+    rejected.append(marked | "SelectDuplicates" >> _select(quality.DUPLICATE))
+    duplicate_counts = (
+        marked
+        | "SelectDuplicateCounts" >> _select("count")
+        | "CountDuplicates" >> beam.combiners.Count.PerElement()
+        | "ToDuplicateDict" >> beam.combiners.ToDict()
+    )
+
+    pairs, split_report = pairs | "AssignSplits" >> _AssignSplits(prep, eval_from_files=bool(files["eval"]))
+    shared_texts = pairs | "CountSharedTexts" >> _CountSharedTexts()
+    split_to_pairs = dict(
+        zip(SPLITS, pairs | "SplitPairs" >> beam.Partition(lambda pair, _: SPLITS.index(pair[quality.SPLIT_KEY]), len(SPLITS)))
+    )
+
+    rejected = rejected | "MergeRejected" >> beam.Flatten()
     written = [_write_json_lines(rejected, io_utils.join(output_dir, REJECTED_DIR, "rejected"), ".jsonl", "Rejected")]
     reason_counts = (
         rejected
@@ -176,7 +272,14 @@ def build_pipeline(p: beam.Pipeline, config: Config, run_info: dict[str, Any], o
     )
     written.append(transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir))
 
-    split_to_stats = {}
+    reports = [
+        records_read | "NameRecordsRead" >> beam.Map(lambda value: ("records_read", value)),
+        reason_counts | "NameReasonCounts" >> beam.Map(lambda value: ("reason_counts", value)),
+        first_decode_error | "NameFirstDecodeError" >> beam.Map(lambda value: ("first_decode_error", value)),
+        duplicate_counts | "NameDuplicateCounts" >> beam.Map(lambda value: ("duplicates", value)),
+        split_report | "NameSplitReport" >> beam.Map(lambda value: ("split_report", value)),
+        shared_texts | "NameSharedTexts" >> beam.Map(lambda value: ("shared_texts", value)),
+    ]
     for split in SPLITS:
         name = split.title()
         transformed, transformed_metadata = (
@@ -195,7 +298,11 @@ def build_pipeline(p: beam.Pipeline, config: Config, run_info: dict[str, Any], o
                 num_shards=prep.num_shards,
             )
         )
-        split_to_stats[split] = checked | f"Stats{name}" >> beam.CombineGlobally(stats.SplitStatsFn())
+        reports.append(
+            checked
+            | f"Stats{name}" >> beam.CombineGlobally(stats.SplitStatsFn())
+            | f"Name{name}Stats" >> beam.Map(lambda value, split=split: (f"{split}_stats", value))
+        )
 
     # Publishing runs as the pipeline's last step, after every write, so the
     # completion marker appears even when a launcher returns right after
@@ -206,13 +313,9 @@ def build_pipeline(p: beam.Pipeline, config: Config, run_info: dict[str, Any], o
         | "Publish"
         >> beam.ParDo(
             PublishRun(config, run_info, output_dir),
-            reason_counts=beam.pvalue.AsSingleton(reason_counts),
-            first_decode_error=beam.pvalue.AsSingleton(first_decode_error),
+            reports=beam.pvalue.AsDict(reports | "MergeReports" >> beam.Flatten()),
             written=beam.pvalue.AsList(
                 written | "MergeWriteResults" >> beam.Flatten() | "IgnoreWriteResults" >> beam.Map(lambda _: None)
             ),
-            **{f"{split}_stats": beam.pvalue.AsSingleton(split_to_stats[split]) for split in SPLITS},
         )
     )
-
-

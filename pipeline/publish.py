@@ -8,7 +8,7 @@ import apache_beam as beam
 
 from pairtrain import io_utils
 from pairtrain.config import Config
-from pipeline import features, read
+from pipeline import features, quality, read
 from pipeline.layout import COMPLETE_MARKER, DATA_DIR, REJECTED_DIR, SPLITS, SUMMARY_FILE, TRANSFORM_FN_DIR
 
 logger = logging.getLogger(__name__)
@@ -18,17 +18,33 @@ class PreprocessError(RuntimeError):
     """A preprocessing run whose output must not be published."""
 
 
-def summarize(config: Config, run_info: dict, output_dir: str, split_stats: dict, reason_counts: dict) -> dict:
-    """Build summary.json from the per-split statistics and the rejection counts."""
+def summarize(config: Config, run_info: dict, output_dir: str, reports: dict[str, Any]) -> dict:
+    """Build summary.json from the pipeline's named reports."""
+    split_stats = {split: reports[f"{split}_stats"] for split in SPLITS}
+    reason_counts = reports["reason_counts"]
     written = {split: split_stats[split]["examples"] for split in SPLITS}
     rejected_total = sum(reason_counts.values())
+    duplicates = reports["duplicates"]
+    shared = reports["shared_texts"]
     return {
         "status": "complete",
         **run_info,
         "records": {
-            "read": sum(written.values()) + rejected_total,
+            "read": reports["records_read"],
             "written": written,
             "rejected": {"total": rejected_total, "by_reason": dict(sorted(reason_counts.items()))},
+        },
+        "duplicates": {
+            "exact": duplicates.get("exact", 0),
+            "swapped": duplicates.get("swapped", 0),
+            "conflicting_labels": duplicates.get("conflicting_labels", 0),
+            "dropped": duplicates.get("dropped", 0),
+        },
+        "split": {
+            "mode": "files" if run_info["inputs"]["eval"] else config.preprocess.split,
+            **reports["split_report"],
+            "eval_texts": shared.get("eval_texts", 0),
+            "eval_texts_in_train": shared.get("eval_texts_in_train", 0),
         },
         "positive_labels": {split: split_stats[split]["positive"] for split in SPLITS},
         "vocab_size": config.preprocess.vocab_size,
@@ -54,24 +70,33 @@ def check_summary(config: Config, summary: dict[str, Any], first_decode_error: d
     rejected = records["rejected"]
     by_reason = rejected["by_reason"]
     dead_letters = summary["dead_letters"]
+    written_total = sum(records["written"].values())
 
-    if first_decode_error:
+    if records["read"] != written_total + rejected["total"]:
+        raise PreprocessError(
+            f"{records['read']} records were read but {written_total} were written and "
+            f"{rejected['total']} rejected; this is a bug in pairtrain, please report it"
+        )
+    if first_decode_error and config.input.decode_errors == "fail":
         raise PreprocessError(
             f"{by_reason[read.DECODE_ERROR]} record(s) could not be decoded as {config.input.encoding!r}; "
             f"the first is in {first_decode_error[read.SOURCE_KEY]}, {first_decode_error['detail']}. "
-            "Set input.encoding to the file's encoding (for example --set input.encoding=cp1252). "
+            "Set input.encoding to the file's encoding (for example --set input.encoding=cp1252), "
+            "or set input.decode_errors=reject to keep such records in the dead letters. "
             f"The undecodable records are in {dead_letters}"
         )
     if records["read"] == 0:
         raise PreprocessError("the input files hold no records")
-    if sum(records["written"].values()) == 0:
+    if written_total == 0:
         raise PreprocessError(
             f"no valid record is left: all {records['read']} records were rejected ({by_reason}); see {dead_letters}"
         )
-    fraction = rejected["total"] / records["read"]
+    # Dropped duplicates are a requested clean-up, not bad input.
+    faulty = rejected["total"] - by_reason.get(quality.DUPLICATE, 0)
+    fraction = faulty / records["read"]
     if fraction > prep.max_reject_fraction:
         raise PreprocessError(
-            f"{rejected['total']} of {records['read']} records ({fraction:.1%}) were rejected, more than "
+            f"{faulty} of {records['read']} records ({fraction:.1%}) were rejected, more than "
             f"preprocess.max_reject_fraction={prep.max_reject_fraction} ({by_reason}); see {dead_letters}"
         )
     if records["written"]["train"] == 0:
@@ -98,12 +123,12 @@ class PublishRun(beam.DoFn):
         self._run_info = run_info
         self._output_dir = output_dir
 
-    def process(self, _, reason_counts, first_decode_error, written, **split_stats):
+    def process(self, _, reports, written):
         del written  # A side input only so that this step runs after every write.
-        stats_by_split = {split: split_stats[f"{split}_stats"] for split in SPLITS}
-        summary = summarize(self._config, self._run_info, self._output_dir, stats_by_split, reason_counts)
+        summary = summarize(self._config, self._run_info, self._output_dir, reports)
         summary["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
         summary_path = io_utils.join(self._output_dir, SUMMARY_FILE)
+        first_decode_error = reports["first_decode_error"]
         try:
             check_summary(self._config, summary, first_decode_error[0] if first_decode_error else None)
         except PreprocessError as error:

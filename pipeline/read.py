@@ -228,6 +228,7 @@ class RecordParser:
             features.LABEL: label,
             SOURCE_KEY: path,
             LINE_KEY: line,
+            "raw": raw,
         }
         return OK, pair
 
