@@ -23,7 +23,7 @@ BATCH_SIZE = 1024
 
 
 def load_model(model_dir: str):
-    """Load the newest version under model_dir; return (signature, version_dir, saved config)."""
+    """Load the newest version under model_dir; return (loaded SavedModel, version folder, saved config)."""
     version_dir = export.latest_version_dir(model_dir)
     logger.info("Loading %s", version_dir)
     loaded = tf.saved_model.load(version_dir)

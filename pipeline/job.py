@@ -27,7 +27,7 @@ def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
     if io_utils.exists(marker):
         if not overwrite:
             raise FileExistsError(
-                f"{output_dir} already holds a finished preprocessing run; "
+                f"{output_dir} already contains a finished preprocessing run; "
                 "pass --overwrite to replace it, or choose another output directory"
             )
         logger.info("Replacing the finished run in %s", output_dir)

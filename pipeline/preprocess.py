@@ -80,7 +80,7 @@ class _CheckIdRange(beam.DoFn):
             ids = example[key]
             if len(ids) and (ids.max() >= self._vocab_size or ids.min() < 0):
                 raise ValueError(
-                    f"{key} holds id {int(ids.max())}, outside [0, {self._vocab_size}); "
+                    f"{key} contains id {int(ids.max())}, outside [0, {self._vocab_size}); "
                     "the id layout and vocab_size disagree"
                 )
         yield example

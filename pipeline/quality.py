@@ -2,7 +2,7 @@
 
 Token counts and normalized texts come from the same graph tokenizer that
 `preprocessing_fn` and the exported model use, run eagerly on batches of
-pairs, so "too long" and "the same text" mean exactly what the model sees.
+pairs, so "too long" and "the same text" mean exactly what the model gets as input.
 """
 
 import collections

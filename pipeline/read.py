@@ -1,6 +1,6 @@
 """Read raw text pairs from TSV, CSV and JSON Lines files, local or gs://, gzip or plain.
 
-Each file is read by one worker, in order, so every record knows its file and
+Each file is read by one worker, in order, so every record carries its file and
 the line where it starts (a header row is line 1), and a quoted field may
 contain line breaks. Lines are split on b"\\n" before decoding, which holds for
 UTF-8 and single-byte encodings such as cp1252 but not for UTF-16.

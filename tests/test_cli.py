@@ -136,5 +136,5 @@ def test_preprocess_existing_output(tmp_path):
     run_cli(*args)
     again = run_cli(*args, check=False)
     assert again.returncode == 2
-    assert "already holds a finished preprocessing run" in again.stderr
+    assert "already contains a finished preprocessing run" in again.stderr
     run_cli(*args, "--overwrite")
