@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 $(STAMP): setup.py requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet pip==26.3
 	$(BIN)/pip install --quiet -c constraints.txt -r requirements-dev.txt -e .
 	touch $(STAMP)
 
