@@ -33,7 +33,7 @@ def _add_config_args(parser: argparse.ArgumentParser, required: bool = True) -> 
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one config value, e.g. --set preprocess.vocab_size=500 (repeatable)",
+        help="override one config value, e.g. --set train.epochs=5 (repeatable)",
     )
 
 
@@ -159,9 +159,9 @@ def _load_config(args):
 
 
 def _cmd_preprocess(args, beam_args) -> int:
+    config = _load_config(args)
     from pipeline.job import run_preprocess
 
-    config = _load_config(args)
     output = args.output or os.path.join(config.output_dir, PREPROCESSED_SUBDIR)
     summary = run_preprocess(
         config,
@@ -179,9 +179,9 @@ def _cmd_preprocess(args, beam_args) -> int:
 
 
 def _cmd_train(args, _beam_args) -> int:
+    config = _load_config(args)
     from trainer.train import train_and_evaluate
 
-    config = _load_config(args)
     record = train_and_evaluate(config, args.data, args.output or config.output_dir)
     _print_result(record)
     return 0
@@ -221,10 +221,10 @@ def _cmd_predict(args, _beam_args) -> int:
 
 
 def _cmd_run(args, beam_args) -> int:
+    config = _load_config(args)
     from pipeline.job import run_preprocess
     from trainer.train import train_and_evaluate
 
-    config = _load_config(args)
     data_dir = os.path.join(config.output_dir, PREPROCESSED_SUBDIR)
     logger.info("Step 1/2: preprocessing into %s", data_dir)
     run_preprocess(config, data_dir, config.beam_args() + beam_args, overwrite=args.overwrite)
@@ -251,12 +251,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args.verbose)
 
-    from pairtrain.errors import USER_ERRORS
-
     try:
         return COMMANDS[args.command](args, extra)
-    except USER_ERRORS as error:
-        logger.error("%s", error)
+    except Exception as error:  # pylint: disable=broad-except
+        from pairtrain.errors import is_user_error
+
+        if not is_user_error(error):
+            raise
         print(f"pairtrain {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -127,12 +127,17 @@ class Config:
     beam_options: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Return the config as plain data, with the delimiter resolved."""
+        values = dataclasses.asdict(self)
+        values["input"]["delimiter"] = self.delimiter
+        return values
 
     def beam_args(self) -> list[str]:
         """Return beam_options as command-line flags, for PipelineOptions."""
         args = []
         for name, value in self.beam_options.items():
+            if value is None:
+                continue  # null removes an option set in the config file.
             if isinstance(value, bool):
                 # Beam's boolean options are store_true flags: false means leave it out.
                 if value:
@@ -333,8 +338,9 @@ def build(values: dict[str, Any] | None = None, overrides: list[str] = ()) -> Co
     config = Config()
     errors: list[str] = []
     _apply(config, values, "", errors)
-    if not errors:
-        _validate(config, errors)
+    # A value of the wrong type was not set, so its default is validated in
+    # its place and only the type error is reported for it.
+    _validate(config, errors)
     if len(errors) == 1:
         raise ConfigError(errors[0])
     if errors:

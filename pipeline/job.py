@@ -1,7 +1,9 @@
 """Launch the preprocessing pipeline: match inputs, prepare the output directory, run, report."""
 
 import hashlib
+import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -12,43 +14,80 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions
 
 from pairtrain import io_utils
-from pairtrain.config import Config
+from pairtrain.config import Config, ConfigError
 from pipeline import read
-from pipeline.layout import COMPLETE_MARKER, RUN_OUTPUTS, SUMMARY_FILE, TEMP_DIR
+from pipeline.layout import COMPLETE_MARKER, RUN_OUTPUTS, RUNNING_MARKER, SUMMARY_FILE, TEMP_DIR
 from pipeline.preprocess import build_pipeline, pipeline_options
 from pipeline.publish import PreprocessError
 
 logger = logging.getLogger(__name__)
 
 
-def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
-    """Refuse to replace a finished run unless `overwrite`; clear what an unfinished run left."""
-    marker = io_utils.join(output_dir, COMPLETE_MARKER)
-    if io_utils.exists(marker):
-        if not overwrite:
-            raise FileExistsError(
-                f"{output_dir} already contains a finished preprocessing run; "
-                "pass --overwrite to replace it, or choose another output directory"
-            )
+def _is_empty_dir(path: str) -> bool:
+    """Return whether `path` is missing or holds no files (for gs://, no objects under the prefix)."""
+    if "://" not in path:
+        return not os.path.isdir(path) or not os.listdir(path)
+    return not FileSystems.match([io_utils.join(path, "**")])[0].metadata_list
+
+
+def prepare_output_dir(output_dir: str, overwrite: bool, input_files: list[str]) -> None:
+    """Make `output_dir` ready for a run, never deleting files that pairtrain did not write.
+
+    A finished run is replaced only with `overwrite`. A run that crashed or
+    failed (it has the running marker) is cleared. Any other non-empty
+    directory is refused, because its files are the user's.
+    """
+    prefix = output_dir.rstrip("/") + "/"
+    inside = [path for path in input_files if _absolute(path).startswith(_absolute(prefix))]
+    if inside:
+        raise FileExistsError(
+            f"input file {inside[0]} is inside the output directory {output_dir}; "
+            "write the output to a separate directory"
+        )
+    complete = io_utils.exists(io_utils.join(output_dir, COMPLETE_MARKER))
+    running = io_utils.exists(io_utils.join(output_dir, RUNNING_MARKER))
+    if complete and not overwrite:
+        raise FileExistsError(
+            f"{output_dir} already contains a finished preprocessing run; "
+            "pass --overwrite to replace it, or choose another output directory"
+        )
+    if not complete and not running and not _is_empty_dir(output_dir):
+        raise FileExistsError(
+            f"{output_dir} is not empty and contains no pairtrain preprocessing run; "
+            "choose a new or empty output directory"
+        )
+    if complete:
         logger.info("Replacing the finished run in %s", output_dir)
-        io_utils.delete_if_exists([marker])
-    stale = [io_utils.join(output_dir, name) for name in RUN_OUTPUTS]
-    if any(io_utils.exists(path) for path in stale):
+    elif running:
         logger.info("Removing outputs of an unfinished earlier run in %s", output_dir)
-    io_utils.delete_if_exists(stale)
+    markers = [io_utils.join(output_dir, name) for name in (COMPLETE_MARKER, RUNNING_MARKER)]
+    io_utils.delete_if_exists(markers + [io_utils.join(output_dir, name) for name in RUN_OUTPUTS])
+    io_utils.write_json(io_utils.join(output_dir, RUNNING_MARKER), {"started_at": time.time()})
+
+
+def _absolute(path: str) -> str:
+    return path if "://" in path else os.path.abspath(path)
 
 
 def fingerprint(paths: list[str]) -> dict[str, Any]:
-    """Return a SHA-256 over each input file's path and content, for summary.json and metrics.json."""
+    """Return a SHA-256 over each input file's path and content, for summary.json and metrics.json.
+
+    Local files are hashed in full. Remote files (gs://) use the checksum the
+    storage service keeps, so launching a job does not download its input.
+    """
     digest = hashlib.sha256()
     files = []
     for path in paths:
-        file_digest = hashlib.sha256()
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                file_digest.update(chunk)
-        files.append({"path": path, "sha256": file_digest.hexdigest()})
-        digest.update(path.encode() + b"\0" + file_digest.hexdigest().encode() + b"\n")
+        if "://" in path:
+            entry = {"path": path, "checksum": str(FileSystems.checksum(path))}
+        else:
+            file_digest = hashlib.sha256()
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    file_digest.update(chunk)
+            entry = {"path": path, "sha256": file_digest.hexdigest()}
+        files.append(entry)
+        digest.update(json.dumps(entry, sort_keys=True).encode() + b"\n")
     return {"sha256": digest.hexdigest(), "files": files}
 
 
@@ -59,6 +98,29 @@ def _raise_published_failure(output_dir: str, error: Exception) -> None:
         summary = io_utils.read_json(summary_path)
         if summary.get("status") == "failed":
             raise PreprocessError(summary["error"]) from error
+
+
+def _warn_about_quality(summary: dict) -> None:
+    rejected = summary["records"]["rejected"]
+    if rejected["total"]:
+        logger.warning(
+            "Rejected %d of %d records (%s); they are in %s",
+            rejected["total"],
+            summary["records"]["read"],
+            ", ".join(f"{reason}: {count}" for reason, count in rejected["by_reason"].items()),
+            summary["dead_letters"],
+        )
+    conflicting = summary["duplicates"]["conflicting_labels"]
+    if conflicting:
+        logger.warning("%d duplicate pair(s) have a different label than their first copy", conflicting)
+    shared = summary["split"]["eval_texts_in_train"]
+    if shared:
+        logger.warning(
+            "%d of %d eval texts also occur in train, which inflates eval metrics; "
+            "preprocess.split=group keeps each text in one split",
+            shared,
+            summary["split"]["eval_texts"],
+        )
 
 
 def run_preprocess(
@@ -83,13 +145,16 @@ def run_preprocess(
     """
     if not config.input.train:
         raise read.InputError("no train input: set input.train in the config or pass --train")
-    train_files = read.expand_patterns(config.input.train, "train")
-    eval_files = read.expand_patterns(config.input.eval, "eval")
+    train_files = read.expand_patterns(config.input.train, "train input")
+    eval_files = read.expand_patterns(config.input.eval, "eval input")
     options = pipeline_options(list(beam_args))
     template_location = options.view_as(GoogleCloudOptions).template_location
-    prepare_output_dir(output_dir, overwrite)
+    prepare_output_dir(output_dir, overwrite, train_files + eval_files)
 
-    pipeline = beam.Pipeline(options=options)
+    try:
+        pipeline = beam.Pipeline(options=options)
+    except ValueError as error:  # Beam raises ValueError for an unknown --runner.
+        raise ConfigError(f"invalid --runner: {error}") from None
     runner_name = type(pipeline.runner).__name__
     run_info = {
         "runner": runner_name,
@@ -123,6 +188,7 @@ def run_preprocess(
     logger.info("Pipeline finished in %.1f s", time.monotonic() - started)
 
     summary = io_utils.read_json(io_utils.join(output_dir, SUMMARY_FILE))
+    _warn_about_quality(summary)
     logger.info(
         "Wrote %s examples (rejected %d) and a vocabulary of %d tokens to %s",
         summary["records"]["written"],

@@ -4,6 +4,7 @@
     transform_fn/, transformed_metadata/                       tf.Transform output
     rejected/rejected-*.jsonl                                  dead letters
     summary.json                                               counts and statistics
+    PREPROCESS_RUNNING                                         written first, removed at the end
     PREPROCESS_COMPLETE                                        written last
 
 The trainer reads only directories with the completion marker, so a run that
@@ -11,6 +12,8 @@ failed part-way never looks finished.
 """
 
 COMPLETE_MARKER = "PREPROCESS_COMPLETE"
+# Written first; marks a directory as pairtrain's, so a later run may clear it.
+RUNNING_MARKER = "PREPROCESS_RUNNING"
 SUMMARY_FILE = "summary.json"
 DATA_DIR = "data"
 REJECTED_DIR = "rejected"

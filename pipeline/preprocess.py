@@ -30,6 +30,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_RUNNER = "FnApiRunner"
 
 
+class _StrictBeamParser(_BeamArgumentParser):
+    """Raise ConfigError for a bad option value instead of printing Beam's whole usage and exiting."""
+
+    def error(self, message):
+        raise ConfigError(f"invalid Beam pipeline option: {message}")
+
+
 def check_beam_args(beam_args: list[str]) -> None:
     """Raise ValueError for any argument that no Beam PipelineOptions class defines.
 
@@ -38,7 +45,7 @@ def check_beam_args(beam_args: list[str]) -> None:
     """
     # _BeamArgumentParser is what PipelineOptions.get_all_options uses; it
     # understands Beam's value-provider arguments.
-    parser = _BeamArgumentParser(allow_abbrev=False)
+    parser = _StrictBeamParser(allow_abbrev=False)
     seen = set()
     for cls in PipelineOptions.__subclasses__():
         if str(cls) not in seen:
@@ -205,7 +212,19 @@ def build_pipeline(p: beam.Pipeline, config: Config, run_info: dict[str, Any], o
     }
     all_parsed = list(role_to_parsed.values()) | "MergeParsed" >> beam.Flatten()
     records_read = all_parsed | "CountRecordsRead" >> beam.combiners.Count.Globally()
-    rejected = [all_parsed | "SelectRejected" >> _select(read.REJECTED)]
+    rejected = [
+        parsed | f"Select{role.title()}Rejected" >> _select(read.REJECTED) | f"Tag{role.title()}Rejected" >> _with_role(role)
+        for role, parsed in role_to_parsed.items()
+    ]
+    records_read_by_role = (
+        [
+            parsed | f"Count{role.title()}Records" >> beam.combiners.Count.Globally()
+            | f"Name{role.title()}Count" >> beam.Map(lambda count, role=role: (role, count))
+            for role, parsed in role_to_parsed.items()
+        ]
+        | "MergeRoleCounts" >> beam.Flatten()
+        | "ToRoleCountDict" >> beam.combiners.ToDict()
+    )
     pairs = [
         parsed | f"Select{role.title()}Pairs" >> _select(read.OK) | f"Tag{role.title()}Role" >> _with_role(role)
         for role, parsed in role_to_parsed.items()
@@ -253,6 +272,14 @@ def build_pipeline(p: beam.Pipeline, config: Config, run_info: dict[str, Any], o
         | "CountRejectReasons" >> beam.combiners.Count.PerElement()
         | "ToRejectDict" >> beam.combiners.ToDict()
     )
+    # Faulty records per input role, so a bad train file is not hidden by a large clean eval file.
+    faults_by_role = (
+        rejected
+        | "SelectFaults" >> beam.Filter(lambda record: record["reason"] != quality.DUPLICATE)
+        | "FaultRoles" >> beam.Map(lambda record: record[quality.ROLE_KEY])
+        | "CountFaultRoles" >> beam.combiners.Count.PerElement()
+        | "ToFaultRoleDict" >> beam.combiners.ToDict()
+    )
     first_decode_error = (
         rejected
         | "SelectDecodeErrors" >> beam.Filter(lambda record: record["reason"] == read.DECODE_ERROR)
@@ -274,6 +301,8 @@ def build_pipeline(p: beam.Pipeline, config: Config, run_info: dict[str, Any], o
 
     reports = [
         records_read | "NameRecordsRead" >> beam.Map(lambda value: ("records_read", value)),
+        records_read_by_role | "NameRoleCounts" >> beam.Map(lambda value: ("records_read_by_role", value)),
+        faults_by_role | "NameFaultRoles" >> beam.Map(lambda value: ("faults_by_role", value)),
         reason_counts | "NameReasonCounts" >> beam.Map(lambda value: ("reason_counts", value)),
         first_decode_error | "NameFirstDecodeError" >> beam.Map(lambda value: ("first_decode_error", value)),
         duplicate_counts | "NameDuplicateCounts" >> beam.Map(lambda value: ("duplicates", value)),

@@ -9,7 +9,15 @@ import apache_beam as beam
 from pairtrain import io_utils
 from pairtrain.config import Config
 from pipeline import features, quality, read
-from pipeline.layout import COMPLETE_MARKER, DATA_DIR, REJECTED_DIR, SPLITS, SUMMARY_FILE, TRANSFORM_FN_DIR
+from pipeline.layout import (
+    COMPLETE_MARKER,
+    DATA_DIR,
+    REJECTED_DIR,
+    RUNNING_MARKER,
+    SPLITS,
+    SUMMARY_FILE,
+    TRANSFORM_FN_DIR,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +39,8 @@ def summarize(config: Config, run_info: dict, output_dir: str, reports: dict[str
         **run_info,
         "records": {
             "read": reports["records_read"],
+            "read_by_input": reports["records_read_by_role"],
+            "faulty_by_input": reports["faults_by_role"],
             "written": written,
             "rejected": {"total": rejected_total, "by_reason": dict(sorted(reason_counts.items()))},
         },
@@ -91,14 +101,16 @@ def check_summary(config: Config, summary: dict[str, Any], first_decode_error: d
         raise PreprocessError(
             f"no valid record is left: all {records['read']} records were rejected ({by_reason}); see {dead_letters}"
         )
-    # Dropped duplicates are a requested clean-up, not bad input.
-    faulty = rejected["total"] - by_reason.get(quality.DUPLICATE, 0)
-    fraction = faulty / records["read"]
-    if fraction > prep.max_reject_fraction:
-        raise PreprocessError(
-            f"{faulty} of {records['read']} records ({fraction:.1%}) were rejected, more than "
-            f"preprocess.max_reject_fraction={prep.max_reject_fraction} ({by_reason}); see {dead_letters}"
-        )
+    # Checked per input role, so a large clean eval file cannot hide a bad
+    # train file. Dropped duplicates are a requested clean-up, not bad input.
+    for role, read_count in sorted(records["read_by_input"].items()):
+        faulty = records["faulty_by_input"].get(role, 0)
+        fraction = faulty / read_count if read_count else 0.0
+        if fraction > prep.max_reject_fraction:
+            raise PreprocessError(
+                f"{faulty} of {read_count} {role} input records ({fraction:.1%}) were rejected, more than "
+                f"preprocess.max_reject_fraction={prep.max_reject_fraction} ({by_reason}); see {dead_letters}"
+            )
     if records["written"]["train"] == 0:
         raise PreprocessError("the train split is empty; add train data or lower the eval and validation fractions")
     if summary["vocabulary_tokens"] == 0:
@@ -140,4 +152,5 @@ class PublishRun(beam.DoFn):
         io_utils.write_json(
             io_utils.join(self._output_dir, COMPLETE_MARKER), {"finished_at": summary["finished_at"]}
         )
+        io_utils.delete_if_exists([io_utils.join(self._output_dir, RUNNING_MARKER)])
         yield summary["records"]

@@ -58,6 +58,7 @@ def dead_letter(pair: dict[str, Any], reason: str, detail: str) -> dict[str, Any
         read.SOURCE_KEY: pair[read.SOURCE_KEY],
         read.LINE_KEY: pair[read.LINE_KEY],
         "raw": pair["raw"],
+        ROLE_KEY: pair[ROLE_KEY],
     }
 
 

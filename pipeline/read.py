@@ -46,7 +46,10 @@ class InputError(ValueError):
 
 
 def expand_patterns(patterns: list[str], role: str) -> list[str]:
-    """Return the sorted files matched by `patterns`; raise InputError on a pattern with no match."""
+    """Return the sorted files matched by `patterns`; raise InputError on a pattern with no match.
+
+    `role` names the files in the error message, e.g. "train input".
+    """
     paths: list[str] = []
     for pattern in patterns:
         if "://" not in pattern:
@@ -55,7 +58,7 @@ def expand_patterns(patterns: list[str], role: str) -> list[str]:
         matched = sorted(meta.path for meta in results if meta.size_in_bytes is not None)
         if not matched:
             raise InputError(
-                f"no {role} input file matches {pattern!r}; check the path or glob "
+                f"no {role} file matches {pattern!r}; check the path or glob "
                 f"(relative paths are resolved from the current directory)"
             )
         paths.extend(matched)

@@ -137,4 +137,33 @@ def test_preprocess_existing_output(tmp_path):
     again = run_cli(*args, check=False)
     assert again.returncode == 2
     assert "already contains a finished preprocessing run" in again.stderr
+    assert again.stderr.count("pairtrain preprocess: error:") == 1
     run_cli(*args, "--overwrite")
+
+
+def test_train_missing_data_dir(tmp_path):
+    process = run_cli("train", "--config", SAMPLE_CONFIG, "--data", str(tmp_path / "absent"), check=False)
+    assert process.returncode == 2
+    assert "data directory not found" in process.stderr
+    assert process.stderr.count("pairtrain train: error:") == 1
+    assert "ERROR pairtrain" not in process.stderr
+
+
+def test_bad_beam_option_value(tmp_path):
+    process = run_cli(
+        "preprocess", "--config", SAMPLE_CONFIG, "--output", str(tmp_path / "out"), "--direct_num_workers=abc",
+        check=False,
+    )
+    assert process.returncode == 2
+    assert "invalid Beam pipeline option" in process.stderr
+    assert "usage:" not in process.stderr
+
+
+def test_unknown_runner(tmp_path):
+    process = run_cli(
+        "preprocess", "--config", SAMPLE_CONFIG, "--output", str(tmp_path / "out"), "--runner=NoSuchRunner",
+        check=False,
+    )
+    assert process.returncode == 2
+    assert "invalid --runner" in process.stderr
+    assert "Traceback" not in process.stderr

@@ -85,3 +85,23 @@ def test_impossible_values_reported_together():
     message = str(error.value)
     assert "preprocess.vocab_size: 1" in message
     assert "preprocess.max_reject_fraction: -0.5" in message
+
+
+def test_beam_options_become_flags():
+    config = config_lib.build(
+        {"beam_options": {"runner": "DataflowRunner", "save_main_session": False, "use_public_ips": True}}
+    )
+    assert config.beam_args() == ["--runner=DataflowRunner", "--use_public_ips"]
+
+
+def test_null_removes_beam_option():
+    config = config_lib.build({"beam_options": {"setup_file": "./setup.py", "runner": "X"}}, ["beam_options.setup_file=null"])
+    assert config.beam_args() == ["--runner=X"]
+
+
+def test_type_and_range_errors_together():
+    with pytest.raises(ConfigError) as error:
+        config_lib.build({"preprocess": {"vocab_size": "lots", "eval_fraction": 1.5}, "train": {"learning_rate": "fast"}})
+    message = str(error.value)
+    assert message.startswith("3 invalid config values")
+    assert "preprocess.eval_fraction: 1.5" in message

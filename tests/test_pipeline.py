@@ -7,7 +7,7 @@ import pytest
 
 from pairtrain.config import ConfigError
 from pipeline import features, read
-from pipeline.layout import COMPLETE_MARKER, SUMMARY_FILE
+from pipeline.layout import COMPLETE_MARKER, RUNNING_MARKER, SUMMARY_FILE
 from pipeline.publish import PreprocessError
 from tests.conftest import case, make_config, preprocess, read_examples, vocabulary
 
@@ -193,8 +193,17 @@ def test_rejected_records_kept_and_counted(tmp_path):
 def test_reject_fraction_limit(tmp_path):
     path = tmp_path / "bad.tsv"
     path.write_text("text_a\ttext_b\tlabel\na\tb\t1\nc\td\tx\ne\tf\ty\n")
-    with pytest.raises(PreprocessError, match="2 of 3 records"):
+    with pytest.raises(PreprocessError, match="2 of 3 train input records"):
         preprocess(make_config([path]), tmp_path / "out")
+
+
+def test_reject_fraction_per_input(tmp_path):
+    train = tmp_path / "train.tsv"
+    train.write_text("text_a\ttext_b\tlabel\n" + "".join(f"a{i}\tb{i}\t1\n" for i in range(4)) + "c\td\tx\ne\tf\ty\n")
+    evaluation = tmp_path / "eval.tsv"
+    evaluation.write_text("text_a\ttext_b\tlabel\n" + "".join(f"q{i}\tr{i}\t0\n" for i in range(100)))
+    with pytest.raises(PreprocessError, match="2 of 6 train input records"):
+        preprocess(make_config([train], [evaluation]), tmp_path / "out")
 
 
 def test_all_rejected_never_green(tmp_path):
@@ -216,11 +225,34 @@ def test_finished_run_not_overwritten(tmp_path):
 
 
 def test_rerun_after_unfinished_run(tmp_path):
+    (tmp_path / RUNNING_MARKER).write_text("{}")
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "train-00000-of-00009.tfrecord.gz").write_bytes(b"half written")
     summary = preprocess(make_config([case("padding-id/most_frequent.tsv")]), tmp_path)
     assert summary["status"] == "complete"
     assert not (tmp_path / "data" / "train-00000-of-00009.tfrecord.gz").exists()
+    assert not (tmp_path / RUNNING_MARKER).exists()
+
+
+def test_foreign_directory_left_alone(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.tsv").write_text("my own file\n")
+    (tmp_path / "summary.json").write_text("{}")
+    config = make_config([case("padding-id/most_frequent.tsv")])
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match="is not empty and contains no pairtrain preprocessing run"):
+            preprocess(config, tmp_path, overwrite=overwrite)
+    assert (tmp_path / "data" / "notes.tsv").read_text() == "my own file\n"
+    assert (tmp_path / "summary.json").read_text() == "{}"
+
+
+def test_input_inside_output_rejected(tmp_path):
+    source = tmp_path / "out" / "data" / "train.tsv"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(open(case("padding-id/most_frequent.tsv"), "rb").read())
+    with pytest.raises(FileExistsError, match="is inside the output directory"):
+        preprocess(make_config([source]), tmp_path / "out")
+    assert source.exists()
 
 
 def test_trainer_refuses_unfinished_dir(tmp_path):

@@ -141,7 +141,7 @@ def test_unknown_header_column(tmp_path):
 
 def test_glob_without_match(tmp_path):
     with pytest.raises(read.InputError, match="no train input file matches"):
-        read.expand_patterns([str(tmp_path / "*.tsv")], "train")
+        read.expand_patterns([str(tmp_path / "*.tsv")], "train input")
 
 
 def test_split_fraction_is_order_free():

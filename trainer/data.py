@@ -33,6 +33,8 @@ class PreprocessedData:
 
     def __init__(self, data_dir: str):
         self.data_dir = data_dir
+        if not tf.io.gfile.isdir(data_dir):
+            raise DataError(f"data directory not found: {data_dir}; pass the output directory of `pairtrain preprocess`")
         if not tf.io.gfile.exists(os.path.join(data_dir, COMPLETE_MARKER)):
             raise DataError(
                 f"{data_dir} is not a finished preprocessing run: {COMPLETE_MARKER} is missing. "

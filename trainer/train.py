@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from pairtrain import config as config_lib
 from pairtrain.config import Config
 from trainer import export, metrics
 from trainer.data import DataError, PreprocessedData
@@ -64,6 +65,29 @@ def _check_split_sizes(data: PreprocessedData, replicas: int) -> None:
             )
 
 
+def _with_data_settings(config: Config, data: PreprocessedData) -> Config:
+    """Return `config` with the input and preprocess sections the data was made with.
+
+    Those settings are fixed once the data exists, and the exported model must
+    carry the input format that evaluate and predict will read. A difference
+    from the given config is logged, not applied.
+    """
+    made_with = data.summary.get("config")
+    if not made_with:
+        return config
+    given = config.to_dict()
+    for section in ("input", "preprocess"):
+        changed = sorted(key for key, value in given[section].items() if made_with[section].get(key) != value)
+        if changed:
+            logger.warning(
+                "Ignoring %s settings that differ from those %s was made with: %s",
+                section,
+                data.data_dir,
+                ", ".join(f"{section}.{key}" for key in changed),
+            )
+    return config_lib.build({**given, "input": made_with["input"], "preprocess": made_with["preprocess"]})
+
+
 def predict_probabilities(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     """Return (labels, probabilities) over a (features, label) dataset, in dataset order."""
     labels, probabilities = [], []
@@ -85,6 +109,7 @@ def train_and_evaluate(config: Config, data_dir: str, output_dir: str, strategy=
     strategy = strategy or make_strategy(settings.cpu_replicas)
     chief = is_chief(strategy)
     data = PreprocessedData(data_dir)
+    config = _with_data_settings(config, data)
     replicas = strategy.num_replicas_in_sync
     _check_split_sizes(data, replicas)
     global_batch = settings.batch_size_per_replica * replicas
