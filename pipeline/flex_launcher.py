@@ -17,10 +17,10 @@ import argparse
 import os
 import sys
 
-# Run as a script, Python puts this file's folder first on sys.path. There,
-# pipeline/tokenize.py would shadow the standard library's tokenize module
-# (imported by inspect, and so by Beam), so put the repository root there
-# instead and import pairtrain and pipeline as packages.
+# Run as a script, Python puts this file's folder first on sys.path, where
+# the modules of pipeline/ would be importable by bare name and could shadow
+# standard-library modules. Put the repository root there instead and import
+# pairtrain and pipeline as packages.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if sys.path and os.path.abspath(sys.path[0] or os.curdir) == _HERE:
     sys.path[0] = os.path.dirname(_HERE)

@@ -29,7 +29,7 @@ class TokenizePairs(beam.DoFn):
     def setup(self):
         import tensorflow as tf
 
-        from pipeline.tokenize import tokenize
+        from pipeline.tokenization import tokenize
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def tokenize_batch(texts):

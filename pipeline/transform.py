@@ -4,7 +4,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from pipeline import features
-from pipeline.tokenize import tokenize
+from pipeline.tokenization import tokenize
 
 RAW_FEATURE_SPEC = {
     features.TEXT_A: tf.io.FixedLenFeature([], tf.string),

@@ -465,8 +465,8 @@ def test_flex_launcher_argv():
 
 
 def test_flex_launcher_runs_as_script(tmp_path):
-    # Run as a file, as the Flex Template launcher does, so that a shadowed
-    # standard-library tokenize module (pipeline/tokenize.py) would fail here.
+    # Run as a file, as the Flex Template launcher does, so that a module of
+    # pipeline/ shadowing a standard-library module would fail here.
     process = subprocess.run(
         [sys.executable, str(REPO / "pipeline" / "flex_launcher.py"), "--help"],
         cwd=tmp_path,

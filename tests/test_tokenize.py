@@ -3,7 +3,7 @@
 import pytest
 import tensorflow as tf
 
-from pipeline.tokenize import tokenize
+from pipeline.tokenization import tokenize
 
 
 def tokens(text: str) -> list[str]:
