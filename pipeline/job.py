@@ -149,7 +149,12 @@ def run_preprocess(
     eval_files = read.expand_patterns(config.input.eval, "eval input")
     options = pipeline_options(list(beam_args))
     template_location = options.view_as(GoogleCloudOptions).template_location
-    prepare_output_dir(output_dir, overwrite, train_files + eval_files)
+    if template_location:
+        # Only a job description is written now; the output directory is
+        # used when the template is launched, so leave it untouched.
+        logger.info("Building a Dataflow template at %s; nothing runs now", template_location)
+    else:
+        prepare_output_dir(output_dir, overwrite, train_files + eval_files)
 
     try:
         pipeline = beam.Pipeline(options=options)

@@ -99,10 +99,11 @@ def predict_probabilities(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(labels), np.concatenate(probabilities)
 
 
-def train_and_evaluate(config: Config, data_dir: str, output_dir: str, strategy=None) -> dict:
+def train_and_evaluate(config: Config, data_dir: str, output_dir: str, strategy=None, extra_callbacks=()) -> dict:
     """Train on data_dir's train split, score its eval split, export, and write metrics.json.
 
-    Returns the metrics record. The trained Keras model is attached under the
+    `extra_callbacks` are Keras callbacks added to the trainer's own. Returns
+    the metrics record. The trained Keras model is attached under the
     "model" key and is not written to metrics.json.
     """
     settings = config.train
@@ -147,7 +148,14 @@ def train_and_evaluate(config: Config, data_dir: str, output_dir: str, strategy=
     tf.io.gfile.makedirs(output_dir)
     checkpoint_path = os.path.join(output_dir, "checkpoints", "best")
     step_counter = _StepCounter()
-    callbacks = [step_counter, keras.callbacks.TensorBoard(log_dir=os.path.join(output_dir, "logs"))]
+    callbacks = [
+        step_counter,
+        keras.callbacks.TensorBoard(log_dir=os.path.join(output_dir, "logs")),
+        # Saves the state at each epoch end and resumes from it when training
+        # is restarted in the same output directory (a preempted worker, for
+        # example). Keras deletes the backup files when training finishes.
+        keras.callbacks.BackupAndRestore(backup_dir=os.path.join(output_dir, "backup")),
+    ]
     monitor = "val_loss" if has_validation else "loss"
     callbacks.append(
         keras.callbacks.ModelCheckpoint(
@@ -163,6 +171,7 @@ def train_and_evaluate(config: Config, data_dir: str, output_dir: str, strategy=
     elif not has_validation:
         logger.warning("No validation split: early stopping is off and the last epoch's weights are kept")
 
+    callbacks.extend(extra_callbacks)
     history = model.fit(
         train_ds,
         validation_data=validation_ds,
