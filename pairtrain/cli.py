@@ -113,6 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", required=True, help="output file")
     _add_config_args(predict, required=False)
 
+    promote = add_command(
+        "promote",
+        help="copy a model to the serving folder if it scores better than the one there",
+        description="Score a candidate model and the newest model in the serving folder on the same "
+        "labelled file; copy the candidate in as a new version only if its metric is higher. "
+        "Every decision is appended to <serving>/promotions.jsonl.",
+    )
+    promote.add_argument("--candidate", required=True, help="model directory of the new model")
+    promote.add_argument("--serving", required=True, help="serving folder of numbered versions (created if missing)")
+    promote.add_argument("--input", required=True, help="labelled raw file or glob to score both models on")
+    promote.add_argument(
+        "--metric", default="auc", choices=("accuracy", "precision", "recall", "f1", "auc"),
+        help="metric to compare (default: auc)",
+    )
+    promote.add_argument(
+        "--min_improvement", type=float, default=0.0,
+        help="how much higher the candidate's metric must be, in the metric's units (default: 0)",
+    )
+    _add_config_args(promote, required=False)
+
     run = add_command(
         "run",
         help="preprocess, train, evaluate and export in one run directory",
@@ -220,6 +240,16 @@ def _cmd_predict(args, _beam_args) -> int:
     return 0
 
 
+def _cmd_promote(args, _beam_args) -> int:
+    from pairtrain.promote import promote
+
+    record = promote(
+        args.candidate, args.serving, args.input, args.metric, args.min_improvement, args.config, args.overrides
+    )
+    print(json.dumps(record, indent=2))
+    return 0
+
+
 def _cmd_run(args, beam_args) -> int:
     config = _load_config(args)
     from pipeline.job import run_preprocess
@@ -239,6 +269,7 @@ COMMANDS = {
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,
+    "promote": _cmd_promote,
     "run": _cmd_run,
 }
 BEAM_COMMANDS = ("preprocess", "run")
