@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def _is_empty_dir(path: str) -> bool:
-    """Return whether `path` is missing or holds no files (for gs://, no objects under the prefix)."""
+    """Return whether `path` is missing or contains no files (for gs://, no objects under the prefix)."""
     if "://" not in path:
         return not os.path.isdir(path) or not os.listdir(path)
     return not FileSystems.match([io_utils.join(path, "**")])[0].metadata_list

@@ -11,7 +11,7 @@ SAMPLE_EVAL = str(REPO / "examples" / "data" / "questions_eval.tsv")
 SAMPLE_CONFIG = str(REPO / "configs" / "sample.yaml")
 
 
-@pytest.mark.parametrize("command", ["preprocess", "train", "evaluate", "predict", "run"])
+@pytest.mark.parametrize("command", ["preprocess", "train", "evaluate", "predict", "promote", "run"])
 def test_command_help(command):
     process = run_cli(command, "--help")
     assert "usage: pairtrain " + command in process.stdout

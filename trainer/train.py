@@ -75,9 +75,9 @@ def _with_data_settings(config: Config, data: PreprocessedData) -> Config:
     made_with = data.summary.get("config")
     if not made_with:
         return config
-    given = config.to_dict()
+    requested = config.to_dict()
     for section in ("input", "preprocess"):
-        changed = sorted(key for key, value in given[section].items() if made_with[section].get(key) != value)
+        changed = sorted(key for key, value in requested[section].items() if made_with[section].get(key) != value)
         if changed:
             logger.warning(
                 "Ignoring %s settings that differ from those %s was made with: %s",
@@ -85,7 +85,7 @@ def _with_data_settings(config: Config, data: PreprocessedData) -> Config:
                 data.data_dir,
                 ", ".join(f"{section}.{key}" for key in changed),
             )
-    return config_lib.build({**given, "input": made_with["input"], "preprocess": made_with["preprocess"]})
+    return config_lib.build({**requested, "input": made_with["input"], "preprocess": made_with["preprocess"]})
 
 
 def predict_probabilities(model, dataset) -> tuple[np.ndarray, np.ndarray]:
