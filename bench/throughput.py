@@ -52,13 +52,14 @@ def timed(command: list[str]) -> tuple[float, float]:
     Worker processes that the command starts are not included in the peak.
     """
     started = time.monotonic()
-    with open(os.devnull, "wb") as devnull:
-        process = subprocess.Popen(command, cwd=REPO, stdout=devnull, stderr=subprocess.PIPE)
+    with open(os.devnull, "wb") as devnull, tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, cwd=REPO, stdout=devnull, stderr=errors)
         # wait4 returns this child's own resource usage, not a running maximum.
         _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.monotonic() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{process.stderr.read().decode()[-3000:]}")
+        seconds = time.monotonic() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{' '.join(command)} failed:\n{errors.read().decode()[-3000:]}")
     return seconds, usage.ru_maxrss / 1024
 
 

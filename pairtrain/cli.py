@@ -1,4 +1,4 @@
-"""Command-line interface: `pairtrain preprocess | train | evaluate | predict | run`.
+"""Command-line interface: `pairtrain preprocess | train | evaluate | predict | promote | run`.
 
 Heavy imports (TensorFlow, Beam) happen inside the command functions, so
 `--help` answers at once.

@@ -6,6 +6,7 @@ value received and what is allowed. The resolved configuration is saved with
 every run and every exported model.
 """
 
+import codecs
 import copy
 import dataclasses
 import typing
@@ -296,6 +297,10 @@ def _validate(config: Config, errors: list[str]) -> None:
     for ok, key, value, allowed in checks:
         if not ok:
             errors.append(f"invalid value for {key}: {value!r}; expected {allowed}")
+    try:
+        codecs.lookup(source.encoding)
+    except LookupError:
+        errors.append(f"invalid value for input.encoding: {source.encoding!r}; expected a Python codec name such as utf-8 or cp1252")
     label = source.label
     if label.threshold is None:
         if not label.positive or not label.negative:

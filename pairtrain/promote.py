@@ -1,8 +1,9 @@
 """Promote a newly trained model to the serving folder only when it scores better.
 
-The candidate and the model now served are scored on the same labelled file,
-each read with the config saved with it unless a config is given, so their
-metrics are comparable. A promoted model is
+The candidate and the model now served are scored on the same labelled file.
+Each reads it with the config saved with it unless a config is given; give
+one when the two models were trained with different label rules or
+thresholds, so that both are scored alike. A promoted model is
 copied into the serving folder as a new numbered version, which TensorFlow
 Serving picks up as the newest one; older versions stay for rollback.
 """
@@ -25,12 +26,40 @@ PROMOTIONS_FILE = "promotions.jsonl"
 
 
 def _copy_tree(source: str, target: str) -> None:
+    """Copy a folder with tf.io.gfile, saved_model.pb last, so a poller sees it only when complete."""
+    # Paths are joined as strings: os.path.normpath would turn gs://b into gs:/b.
+    source = source.rstrip("/")
+    deferred = []
     for root, _, files in tf.io.gfile.walk(source):
-        relative = os.path.relpath(root, source)
-        destination = os.path.normpath(os.path.join(target, relative))
+        relative = root.rstrip("/")[len(source) :].lstrip("/")
+        destination = f"{target.rstrip('/')}/{relative}" if relative else target
         tf.io.gfile.makedirs(destination)
         for name in files:
-            tf.io.gfile.copy(os.path.join(root, name), os.path.join(destination, name), overwrite=True)
+            pair = (f"{root.rstrip('/')}/{name}", f"{destination}/{name}")
+            if name == "saved_model.pb":
+                deferred.append(pair)
+            else:
+                tf.io.gfile.copy(*pair, overwrite=True)
+    for pair in deferred:
+        tf.io.gfile.copy(*pair, overwrite=True)
+
+
+def _install_version(model_dir: str, serving_dir: str) -> str:
+    """Copy model_dir into serving_dir as a new numbered version and return its path.
+
+    On local disk the copy goes to a temporary folder that is renamed into
+    place. Object stores cannot rename a folder atomically, so there the copy
+    goes straight to the version folder, with saved_model.pb written last.
+    """
+    version = export.next_version(serving_dir)
+    final_dir = f"{serving_dir.rstrip('/')}/{version}"
+    if "://" in serving_dir:
+        _copy_tree(model_dir, final_dir)
+        return final_dir
+    temp_dir = os.path.join(serving_dir, f".tmp-{version}")
+    _copy_tree(model_dir, temp_dir)
+    os.rename(temp_dir, final_dir)
+    return final_dir
 
 
 def promote(
@@ -73,11 +102,7 @@ def promote(
         "promoted": promoted,
     }
     if promoted:
-        version = export.next_version(serving_dir)
-        temp_dir = os.path.join(serving_dir, f".tmp-{version}")
-        _copy_tree(candidate["model"], temp_dir)
-        final_dir = os.path.join(serving_dir, str(version))
-        tf.io.gfile.rename(temp_dir, final_dir)
+        final_dir = _install_version(candidate["model"], serving_dir)
         record["promoted_to"] = final_dir
         logger.info("Promoted %s to %s (%s %s vs %s)", candidate["model"], final_dir, metric, candidate_score, current_score)
     else:
@@ -86,6 +111,6 @@ def promote(
             candidate_score, current_score, min_improvement,
         )
     tf.io.gfile.makedirs(serving_dir)
-    with tf.io.gfile.GFile(os.path.join(serving_dir, PROMOTIONS_FILE), "a") as handle:
+    with tf.io.gfile.GFile(f"{serving_dir.rstrip('/')}/{PROMOTIONS_FILE}", "a") as handle:
         handle.write(json.dumps(record, sort_keys=True) + "\n")
     return record

@@ -30,22 +30,29 @@ def _is_empty_dir(path: str) -> bool:
     return not FileSystems.match([io_utils.join(path, "**")])[0].metadata_list
 
 
-def prepare_output_dir(output_dir: str, overwrite: bool, input_files: list[str]) -> None:
+def prepare_output_dir(output_dir: str, overwrite: bool, input_files: list[str], wait: bool = True) -> None:
     """Make `output_dir` ready for a run, never deleting files that pairtrain did not write.
 
     A finished run is replaced only with `overwrite`. A run that crashed or
-    failed (it has the running marker) is cleared. Any other non-empty
+    failed (it has the running marker) is cleared, unless it was submitted
+    without waiting and so may still be running elsewhere. Any other non-empty
     directory is refused, because its files are the user's.
     """
-    prefix = output_dir.rstrip("/") + "/"
-    inside = [path for path in input_files if _absolute(path).startswith(_absolute(prefix))]
+    prefix = _absolute(output_dir).rstrip("/") + "/"
+    inside = [path for path in input_files if _absolute(path).startswith(prefix)]
     if inside:
         raise FileExistsError(
             f"input file {inside[0]} is inside the output directory {output_dir}; "
             "write the output to a separate directory"
         )
     complete = io_utils.exists(io_utils.join(output_dir, COMPLETE_MARKER))
-    running = io_utils.exists(io_utils.join(output_dir, RUNNING_MARKER))
+    running_path = io_utils.join(output_dir, RUNNING_MARKER)
+    running = io_utils.exists(running_path)
+    if running and not complete and not overwrite and not io_utils.read_json(running_path).get("waited", True):
+        raise FileExistsError(
+            f"{output_dir} belongs to a job that was submitted without waiting and may still be "
+            "running; pass --overwrite once it has stopped, or choose another output directory"
+        )
     if complete and not overwrite:
         raise FileExistsError(
             f"{output_dir} already contains a finished preprocessing run; "
@@ -62,7 +69,7 @@ def prepare_output_dir(output_dir: str, overwrite: bool, input_files: list[str])
         logger.info("Removing outputs of an unfinished earlier run in %s", output_dir)
     markers = [io_utils.join(output_dir, name) for name in (COMPLETE_MARKER, RUNNING_MARKER)]
     io_utils.delete_if_exists(markers + [io_utils.join(output_dir, name) for name in RUN_OUTPUTS])
-    io_utils.write_json(io_utils.join(output_dir, RUNNING_MARKER), {"started_at": time.time()})
+    io_utils.write_json(running_path, {"started_at": time.time(), "waited": wait})
 
 
 def _absolute(path: str) -> str:
@@ -115,11 +122,12 @@ def _warn_about_quality(summary: dict) -> None:
         logger.warning("%d duplicate pair(s) have a different label than their first copy", conflicting)
     shared = summary["split"]["eval_texts_in_train"]
     if shared:
+        advice = "; preprocess.split=group keeps each text in one split" if summary["split"]["mode"] == "hash" else ""
         logger.warning(
-            "%d of %d eval texts also occur in train, which inflates eval metrics; "
-            "preprocess.split=group keeps each text in one split",
+            "%d of %d eval texts also occur in train, which inflates eval metrics%s",
             shared,
             summary["split"]["eval_texts"],
+            advice,
         )
 
 
@@ -154,7 +162,7 @@ def run_preprocess(
         # used when the template is launched, so leave it untouched.
         logger.info("Building a Dataflow template at %s; nothing runs now", template_location)
     else:
-        prepare_output_dir(output_dir, overwrite, train_files + eval_files)
+        prepare_output_dir(output_dir, overwrite, train_files + eval_files, wait)
 
     try:
         pipeline = beam.Pipeline(options=options)

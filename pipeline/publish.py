@@ -26,6 +26,19 @@ class PreprocessError(RuntimeError):
     """A preprocessing run whose output must not be published."""
 
 
+def vocabulary_size(output_dir: str, train_ids_seen: int) -> int:
+    """Return the number of tokens in the written vocabulary file, or 0 for an empty vocabulary.
+
+    tf.Transform writes one placeholder token when the vocabulary is empty,
+    so a file of one line counts as empty when no train text used a real id.
+    """
+    path = io_utils.join(output_dir, TRANSFORM_FN_DIR, "assets", features.VOCABULARY_NAME)
+    lines = io_utils.read_text(path).splitlines() if io_utils.exists(path) else []
+    if len(lines) <= 1 and train_ids_seen == 0:
+        return 0
+    return len(lines)
+
+
 def summarize(config: Config, run_info: dict, output_dir: str, reports: dict[str, Any]) -> dict:
     """Build summary.json from the pipeline's named reports."""
     split_stats = {split: reports[f"{split}_stats"] for split in SPLITS}
@@ -58,7 +71,7 @@ def summarize(config: Config, run_info: dict, output_dir: str, reports: dict[str
         },
         "positive_labels": {split: split_stats[split]["positive"] for split in SPLITS},
         "vocab_size": config.preprocess.vocab_size,
-        "vocabulary_tokens": split_stats["train"]["distinct_vocabulary_ids"],
+        "vocabulary_tokens": vocabulary_size(output_dir, split_stats["train"]["distinct_vocabulary_ids"]),
         "vocabulary_file": io_utils.join(output_dir, TRANSFORM_FN_DIR, "assets", features.VOCABULARY_NAME),
         "max_id": max(split_stats[split]["max_id"] for split in SPLITS),
         "out_of_vocabulary_rate": {

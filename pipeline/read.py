@@ -10,9 +10,9 @@ with a reason, the raw text, the file and the line; nothing is dropped.
 """
 
 import csv
-import hashlib
 import json
 import logging
+import math
 import os
 from typing import Any, Iterator
 
@@ -32,6 +32,7 @@ INVALID_LABEL = "invalid_label"
 EMPTY_TEXT = "empty_text"
 DECODE_ERROR = "decode_error"
 INVALID_JSON = "invalid_json"
+UNBALANCED_QUOTE = "unbalanced_quote"
 MISSING_FIELD = "missing_field"
 
 OK = "ok"
@@ -152,6 +153,10 @@ class RecordParser:
             if lines.pending_errors:
                 yield self._reject(path, start_line, raw, DECODE_ERROR, "; ".join(lines.pending_errors))
                 continue
+            suspect = self._unbalanced_quote(row, start_line, lines.line_number)
+            if suspect:
+                yield self._reject(path, start_line, raw, UNBALANCED_QUOTE, suspect)
+                continue
             if header is not None and len(row) != len(header):
                 reason = MISSING_COLUMNS if len(row) < len(header) else EXTRA_COLUMNS
                 detail = f"expected {len(header)} fields as in the header row, found {len(row)}"
@@ -164,6 +169,25 @@ class RecordParser:
                 continue
             values = {key: row[index] for key, index in indexes.items()}
             yield self._to_pair(path, start_line, raw, values)
+
+    def _unbalanced_quote(self, row: list[str], start_line: int, end_line: int) -> str | None:
+        """Return why a multi-line record looks like an unclosed quote, or None.
+
+        A quoted field that spans lines and contains the delimiter has almost
+        surely swallowed the following records. This holds for tab and other
+        rare delimiters but not for commas, which multi-line CSV text often
+        contains, so comma-separated files are not checked.
+        """
+        if not self._input.quoting or self._delimiter == "," or end_line == start_line:
+            return None
+        for field in row:
+            if "\n" in field and self._delimiter in field:
+                return (
+                    f"a quoted field runs from line {start_line} to line {end_line} and contains the "
+                    "delimiter, so its opening quote is probably not closed; set input.quoting=false "
+                    "if quotes in this file do not group fields"
+                )
+        return None
 
     def _header_indexes(self, path: str, header: list[str]) -> dict[str, int]:
         indexes = {}
@@ -208,11 +232,17 @@ class RecordParser:
                     if key == features.LABEL and not self._require_label:
                         continue
                     break
-                values[key] = obj[name] if key == features.LABEL else str(obj[name])
+                if key != features.LABEL and not isinstance(obj[name], str):
+                    break
+                values[key] = obj[name]
             else:
                 yield self._to_pair(path, line, text, values)
                 continue
-            yield self._reject(path, line, text, MISSING_FIELD, f"field {name!r} is missing")
+            if name in obj and obj[name] is not None:
+                detail = f"field {name!r} is a {type(obj[name]).__name__}, not a string"
+                yield self._reject(path, line, text, INVALID_JSON, detail)
+            else:
+                yield self._reject(path, line, text, MISSING_FIELD, f"field {name!r} is missing")
 
     def _to_pair(self, path: str, line: int, raw: str, values: dict[str, Any]):
         label = None
@@ -243,6 +273,8 @@ class RecordParser:
                 value = float(text)
             except ValueError:
                 return 0, (INVALID_LABEL, f"label {text!r} is not a number")
+            if not math.isfinite(value):
+                return 0, (INVALID_LABEL, f"label {text!r} is not a finite number")
             return int(value >= label.threshold), None
         if text in self._positive:
             return 1, None
@@ -260,15 +292,3 @@ class RecordParser:
             LINE_KEY: line,
             "raw": raw,
         }
-
-
-def split_fraction(text_a: str, text_b: str) -> float:
-    """Map the unordered pair to a stable number in [0, 1).
-
-    SHA-256 of the two stripped texts in sorted order, so (a, b) and (b, a)
-    land on the same side of every split and the result does not depend on
-    Python's per-process hash salt.
-    """
-    first, second = sorted((text_a.strip(), text_b.strip()))
-    digest = hashlib.sha256((first + "\0" + second).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64

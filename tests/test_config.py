@@ -105,3 +105,8 @@ def test_type_and_range_errors_together():
     message = str(error.value)
     assert message.startswith("3 invalid config values")
     assert "preprocess.eval_fraction: 1.5" in message
+
+
+def test_unknown_encoding_rejected():
+    with pytest.raises(ConfigError, match="input.encoding: 'nonsense'"):
+        config_lib.build({"input": {"encoding": "nonsense"}})

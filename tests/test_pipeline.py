@@ -286,3 +286,28 @@ def test_multi_process_runner(tmp_path):
     args = ["--runner=FnApiRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     summary = run_preprocess(config, str(tmp_path), args)
     assert summary["records"]["written"]["train"] == 10
+
+
+def test_sibling_with_common_prefix_allowed(tmp_path):
+    source = tmp_path / "questions_train.tsv"
+    source.write_bytes(open(case("padding-id/most_frequent.tsv"), "rb").read())
+    summary = preprocess(make_config([source]), tmp_path / "questions")
+    assert summary["status"] == "complete"
+
+
+def test_job_submitted_without_waiting_protected(tmp_path):
+    (tmp_path / RUNNING_MARKER).write_text(json.dumps({"started_at": 0, "waited": False}))
+    (tmp_path / "data").mkdir()
+    config = make_config([case("padding-id/most_frequent.tsv")])
+    with pytest.raises(FileExistsError, match="may still be running"):
+        preprocess(config, tmp_path)
+    assert (tmp_path / "data").is_dir()
+    assert preprocess(config, tmp_path, overwrite=True)["status"] == "complete"
+
+
+def test_vocabulary_count_ignores_truncation(tmp_path):
+    path = tmp_path / "long.tsv"
+    path.write_text("text_a\ttext_b\tlabel\n" + "".join(f"w{i} w{i+1} w{i+2} w{i+3}\tq{i}\t{i % 2}\n" for i in range(10)))
+    summary = preprocess(make_config([path], preprocess={"max_tokens": 1}), tmp_path / "out")
+    assert summary["vocabulary_tokens"] == len(vocabulary(tmp_path / "out"))
+    assert summary["vocabulary_tokens"] == 13 + 10

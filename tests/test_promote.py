@@ -75,3 +75,15 @@ def test_promote_cli(two_models, tmp_path):
     )
     assert json.loads(process.stdout)["promoted"] is True
     assert len(versions(serving)) == 1
+
+
+def test_promote_to_url_serving_folder(two_models):
+    import tensorflow as tf
+
+    # ram:// is TensorFlow's in-memory file system; it has the same URL form as gs://.
+    serving = "ram://pairtrain-serving"
+    record = promote(two_models["good"], serving, SAMPLE_TRAIN)
+    assert record["promoted"] is True
+    assert record["promoted_to"].startswith(serving + "/")
+    assert tf.io.gfile.exists(record["promoted_to"] + "/saved_model.pb")
+    assert tf.io.gfile.exists(record["promoted_to"] + "/variables/variables.index")

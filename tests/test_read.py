@@ -144,11 +144,51 @@ def test_glob_without_match(tmp_path):
         read.expand_patterns([str(tmp_path / "*.tsv")], "train input")
 
 
-def test_split_fraction_is_order_free():
-    assert read.split_fraction("a b", "c") == read.split_fraction("c", "a b")
-    assert read.split_fraction(" a b ", "c") == read.split_fraction("a b", "c")
-    assert 0.0 <= read.split_fraction("x", "y") < 1.0
-    assert read.split_fraction("x", "y") != read.split_fraction("x", "z")
+def test_pair_key_is_order_free():
+    from pipeline import quality
+
+    def key(a, b):
+        return quality.pair_key({"text_a": a, "text_b": b})
+
+    assert key("a b", "c") == key("c", "a b")
+    assert key(" a b ", "c") == key("a b", "c")
+    assert key("x", "y") != key("x", "z")
+    assert 0.0 <= quality.unit_fraction(key("x", "y")) < 1.0
+
+
+def test_unclosed_quote_rejected(tmp_path):
+    path = tmp_path / "quote.tsv"
+    rows = ["text_a\ttext_b\tlabel", "first\tpair\t1", '"never closed\tsecond\t0']
+    rows += [f"question {i}\tanswer {i}\t1" for i in range(4)]
+    rows += ['closing" here\tlast\t0', "after\tall\t1"]
+    path.write_text("\n".join(rows) + "\n")
+    result = parse(path)
+    assert [p["line"] for p in pairs(result)] == [2, 9]
+    assert [(r["reason"], r["line"]) for r in rejected(result)] == [(read.UNBALANCED_QUOTE, 3)]
+    assert "line 3 to line 8" in rejected(result)[0]["detail"]
+    assert rejected(result)[0]["raw"].count("\n") == 6
+
+
+def test_quoted_multiline_field_without_delimiter_kept(tmp_path):
+    path = tmp_path / "ok.tsv"
+    path.write_text('text_a\ttext_b\tlabel\n"two\nlines"\tb\t1\n')
+    assert [p["text_a"] for p in pairs(parse(path))] == ["two\nlines"]
+
+
+def test_non_finite_threshold_label(tmp_path):
+    path = tmp_path / "scores.tsv"
+    path.write_text("a\tb\tnan\nc\td\tinf\ne\tf\t4.5\n")
+    result = parse(path, header=False, columns={"text_a": 0, "text_b": 1, "label": 2}, label={"threshold": 4.0})
+    assert [p["label"] for p in pairs(result)] == [1]
+    assert [r["reason"] for r in rejected(result)] == [read.INVALID_LABEL, read.INVALID_LABEL]
+
+
+def test_jsonl_text_must_be_string(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps({"text_a": ["x", "y"], "text_b": "z", "label": 1}) + "\n")
+    result = rejected(parse(path, format="jsonl"))
+    assert [r["reason"] for r in result] == [read.INVALID_JSON]
+    assert "is a list, not a string" in result[0]["detail"]
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent")

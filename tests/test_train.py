@@ -145,26 +145,3 @@ def test_two_workers_multi_worker_mirrored(tmp_path):
     metrics = load_json(output / "metrics.json")
     assert metrics["weights_sha256"] == fingerprints[0]
     assert metrics["training"]["replicas"] == 2
-
-
-def test_training_resumes_after_crash(tmp_path):
-    from trainer.keras import keras
-    from trainer.train import train_and_evaluate
-
-    class CrashAfterSecondEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise RuntimeError("simulated crash")
-
-    config = make_config([case("hermetic-export/train.tsv")], train={"epochs": 4})
-    data = tmp_path / "data"
-    preprocess(config, data)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        train_and_evaluate(config, str(data), str(tmp_path / "run"), extra_callbacks=[CrashAfterSecondEpoch()])
-    assert (tmp_path / "run" / "backup").is_dir()
-
-    record = train_and_evaluate(config, str(data), str(tmp_path / "run"))
-    assert record["training"]["epochs_run"] == 2
-    assert len(record["training"]["history"]["loss"]) == 2
-    # Keras deletes the backup files when training ends and leaves the empty folder.
-    assert not [path for path in (tmp_path / "run" / "backup").rglob("*") if path.is_file()]

@@ -151,10 +151,6 @@ def train_and_evaluate(config: Config, data_dir: str, output_dir: str, strategy=
     callbacks = [
         step_counter,
         keras.callbacks.TensorBoard(log_dir=os.path.join(output_dir, "logs")),
-        # Saves the state at each epoch end and resumes from it when training
-        # is restarted in the same output directory (a preempted worker, for
-        # example). Keras deletes the backup files when training finishes.
-        keras.callbacks.BackupAndRestore(backup_dir=os.path.join(output_dir, "backup")),
     ]
     monitor = "val_loss" if has_validation else "loss"
     callbacks.append(
@@ -180,7 +176,13 @@ def train_and_evaluate(config: Config, data_dir: str, output_dir: str, strategy=
         verbose=1 if sys.stdout.isatty() else 2,
     )
     history_values = {key: [float(v) for v in values] for key, values in history.history.items()}
-    best_epoch = int(np.argmin(history_values[monitor])) + 1
+    # EarlyStopping restores the weights of the epoch with the lowest
+    # validation loss; without it the last epoch's weights are kept.
+    early_stopping = has_validation and settings.early_stopping_patience > 0
+    if early_stopping:
+        best_epoch, selected_by = int(np.argmin(history_values["val_loss"])) + 1, "val_loss"
+    else:
+        best_epoch, selected_by = len(history_values["loss"]), "last epoch"
 
     record = {
         "data_dir": data_dir,
@@ -193,7 +195,7 @@ def train_and_evaluate(config: Config, data_dir: str, output_dir: str, strategy=
             "epochs_run": len(step_counter.steps_per_epoch),
             "steps_per_epoch": step_counter.steps_per_epoch,
             "best_epoch": best_epoch,
-            "selected_by": monitor,
+            "selected_by": selected_by,
             "history": history_values,
         },
         "eval": None,
