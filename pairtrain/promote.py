@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from pairtrain import scoring
 from pipeline import read
+from pipeline.job import fingerprint
 from trainer import export
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ def promote(
     record = {
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "input": input_pattern,
+        # Shows whether the file that both models were scored on changed between decisions.
+        "input_fingerprint": fingerprint(read.expand_patterns([input_pattern], "input"))["sha256"],
         "metric": metric,
         "min_improvement": min_improvement,
         "candidate": {"model": candidate["model"], metric: candidate_score},

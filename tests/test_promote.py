@@ -48,6 +48,8 @@ def test_better_model_replaces_weaker(two_models, tmp_path):
     assert len(versions(serving)) == 2
     log = [json.loads(line) for line in (serving / PROMOTIONS_FILE).read_text().splitlines()]
     assert [entry["promoted"] for entry in log] == [True, True]
+    assert log[0]["input_fingerprint"] == log[1]["input_fingerprint"]
+    assert len(log[0]["input_fingerprint"]) == 64
 
 
 def test_weaker_model_not_promoted(two_models, tmp_path):
