@@ -1,7 +1,7 @@
 """Command-line interface: `pairtrain preprocess | train | evaluate | predict | promote | run`.
 
 Heavy imports (TensorFlow, Beam) happen inside the command functions, so
-`--help` answers at once.
+`--help` returns at once.
 """
 
 import argparse

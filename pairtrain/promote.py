@@ -27,7 +27,7 @@ PROMOTIONS_FILE = "promotions.jsonl"
 
 
 def _copy_tree(source: str, target: str) -> None:
-    """Copy a folder with tf.io.gfile, saved_model.pb last, so a poller sees it only when complete."""
+    """Copy a folder with tf.io.gfile, writing saved_model.pb last, so a poller finds the model only when complete."""
     # Paths are joined as strings: os.path.normpath would turn gs://b into gs:/b.
     source = source.rstrip("/")
     deferred = []

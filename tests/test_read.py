@@ -111,12 +111,12 @@ def test_empty_text_policy(tmp_path):
     path = case("empty-text-side/empty_sides.tsv")
     accepted = parse(path)
     assert len(pairs(accepted)) == 4
-    refused = list(
+    rejecting = list(
         read.RecordParser(make_config([path], preprocess={"empty_text": "reject"})).parse_file(path)
     )
-    assert len(pairs(refused)) == 1
-    assert [r["line"] for r in rejected(refused)] == [2, 3, 4]
-    assert {r["reason"] for r in rejected(refused)} == {read.EMPTY_TEXT}
+    assert len(pairs(rejecting)) == 1
+    assert [r["line"] for r in rejected(rejecting)] == [2, 3, 4]
+    assert {r["reason"] for r in rejected(rejecting)} == {read.EMPTY_TEXT}
 
 
 def test_undecodable_line_is_rejected_with_location():
