@@ -85,9 +85,12 @@ class _CheckIdRange(beam.DoFn):
     def process(self, example):
         for key in features.ID_KEYS:
             ids = example[key]
-            if len(ids) and (ids.max() >= self._vocab_size or ids.min() < 0):
+            if not len(ids):
+                continue
+            bad = int(ids.max()) if ids.max() >= self._vocab_size else int(ids.min())
+            if bad >= self._vocab_size or bad < 0:
                 raise ValueError(
-                    f"{key} contains id {int(ids.max())}, outside [0, {self._vocab_size}); "
+                    f"{key} contains id {bad}, outside [0, {self._vocab_size}); "
                     "the id layout and vocab_size disagree"
                 )
         yield example
