@@ -5,9 +5,9 @@ Usage (from the repository root, after `make install`):
     .venv/bin/python bench/throughput.py [--pairs 200000] [--workers 1 2]
 
 Builds a TSV of `--pairs` pairs by cycling through the MRPC and SICK
-sentences in ../shared/data (with a counter appended, so the vocabulary and
-duplicate checks see distinct pairs), preprocesses it once per worker count on
-Beam's FnApiRunner, then trains one epoch on the result. Each step runs in its
+sentences in ../shared/data. A counter is appended to each pair, so the
+duplicate check finds none. The script preprocesses the file once per worker
+count on Beam's FnApiRunner, then trains one epoch on the result. Each step runs in its
 own process so its peak resident memory is measured alone. Prints a Markdown
 table; results go to docs/benchmarks.md by hand, with the date and machine.
 """

@@ -23,7 +23,7 @@ def read_json(path: str) -> Any:
 
 def write_text(path: str, text: str) -> None:
     """Write `text` to `path` in one call, creating parent folders on local disk."""
-    if _is_local(path):
+    if not is_remote(path):
         import os
 
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -49,5 +49,6 @@ def delete_if_exists(paths: list[str]) -> None:
         FileSystems.delete(present)
 
 
-def _is_local(path: str) -> bool:
-    return "://" not in path
+def is_remote(path: str) -> bool:
+    """Return whether `path` is a URL such as gs://bucket/name rather than a local path."""
+    return "://" in path

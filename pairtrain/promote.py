@@ -1,7 +1,7 @@
 """Promote a newly trained model to the serving folder only when it scores better.
 
 The candidate and the model now served are scored on the same labelled file.
-Each reads it with the config saved with it unless a config is given; give
+Each model reads it with its own saved config unless a config is given. Give
 one when the two models were trained with different label rules or
 thresholds, so that both are scored alike. A promoted model is
 copied into the serving folder as a new numbered version, which TensorFlow
@@ -15,7 +15,7 @@ import os
 
 import tensorflow as tf
 
-from pairtrain import scoring
+from pairtrain import io_utils, scoring
 from pipeline import read
 from pipeline.job import fingerprint
 from trainer import export
@@ -54,7 +54,7 @@ def _install_version(model_dir: str, serving_dir: str) -> str:
     """
     version = export.next_version(serving_dir)
     final_dir = f"{serving_dir.rstrip('/')}/{version}"
-    if "://" in serving_dir:
+    if io_utils.is_remote(serving_dir):
         _copy_tree(model_dir, final_dir)
         return final_dir
     temp_dir = os.path.join(serving_dir, f".tmp-{version}")

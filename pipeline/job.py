@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 def _is_empty_dir(path: str) -> bool:
     """Return whether `path` is missing or contains no files (for gs://, no objects under the prefix)."""
-    if "://" not in path:
+    if not io_utils.is_remote(path):
         return not os.path.isdir(path) or not os.listdir(path)
     return not FileSystems.match([io_utils.join(path, "**")])[0].metadata_list
 
@@ -73,7 +73,7 @@ def prepare_output_dir(output_dir: str, overwrite: bool, input_files: list[str],
 
 
 def _absolute(path: str) -> str:
-    return path if "://" in path else os.path.abspath(path)
+    return path if io_utils.is_remote(path) else os.path.abspath(path)
 
 
 def fingerprint(paths: list[str]) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def fingerprint(paths: list[str]) -> dict[str, Any]:
     digest = hashlib.sha256()
     files = []
     for path in paths:
-        if "://" in path:
+        if io_utils.is_remote(path):
             entry = {"path": path, "checksum": str(FileSystems.checksum(path))}
         else:
             file_digest = hashlib.sha256()

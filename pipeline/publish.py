@@ -8,7 +8,7 @@ import apache_beam as beam
 
 from pairtrain import io_utils
 from pairtrain.config import Config
-from pipeline import features, quality, read
+from pipeline import features, read
 from pipeline.layout import (
     COMPLETE_MARKER,
     DATA_DIR,

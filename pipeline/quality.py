@@ -2,7 +2,7 @@
 
 Token counts and normalized texts come from the same graph tokenizer that
 `preprocessing_fn` and the exported model use, run eagerly on batches of
-pairs, so "too long" and the text groups of the group split follow exactly
+pairs. So "too long" and the text groups of the group split follow exactly
 the tokens the model gets. Duplicates compare the raw texts, stripped.
 """
 

@@ -6,7 +6,7 @@ contain line breaks. Lines are split on b"\\n" before decoding, which holds for
 UTF-8 and single-byte encodings such as cp1252 but not for UTF-16.
 
 A record that cannot become a labelled pair is returned as a rejected record
-with a reason, the raw text, the file and the line; nothing is dropped.
+with a reason, the raw text, the file and the line, so nothing is dropped.
 """
 
 import csv
@@ -19,6 +19,7 @@ from typing import Any, Iterator
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pairtrain import io_utils
 from pairtrain.config import Config
 from pipeline import features
 
@@ -53,7 +54,7 @@ def expand_patterns(patterns: list[str], role: str) -> list[str]:
     """
     paths: list[str] = []
     for pattern in patterns:
-        if "://" not in pattern:
+        if not io_utils.is_remote(pattern):
             pattern = os.path.abspath(pattern)
         results = FileSystems.match([pattern])[0].metadata_list
         matched = sorted(meta.path for meta in results if meta.size_in_bytes is not None)

@@ -42,8 +42,8 @@ def make_preprocessing_fn(vocab_size: int, min_count: int, max_tokens: int):
         )
         outputs = {features.LABEL: inputs[features.LABEL]}
         for key in features.TEXT_KEYS:
-            kept = tokens[key][:, :max_tokens]
-            looked_up = tft.apply_vocabulary(kept, vocabulary, default_value=-1)
+            truncated = tokens[key][:, :max_tokens]
+            looked_up = tft.apply_vocabulary(truncated, vocabulary, default_value=-1)
             ids = tf.ragged.map_flat_values(
                 lambda x: tf.where(x < 0, tf.constant(features.OOV_ID, tf.int64), x + features.RESERVED_IDS),
                 looked_up,

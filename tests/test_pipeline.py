@@ -1,7 +1,6 @@
 """The preprocessing pipeline on real Beam (in-process runner) and real tf.Transform."""
 
 import json
-import pathlib
 
 import pytest
 

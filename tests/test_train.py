@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from tests.conftest import REPO, case, load_json, make_config, preprocess, run_cli, write_yaml
 
@@ -115,6 +114,8 @@ def test_two_workers_multi_worker_mirrored(tmp_path):
     config = train_config(tmp_path, epochs=3, shard_by="record")
     output = tmp_path / "run"
     addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
+
+    # Start both workers at once: each waits for the other on its port.
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
@@ -124,6 +125,7 @@ def test_two_workers_multi_worker_mirrored(tmp_path):
         processes.append(
             subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         )
+
     results = []
     for process in processes:
         try:
@@ -133,12 +135,15 @@ def test_two_workers_multi_worker_mirrored(tmp_path):
                 other.kill()
             raise
         results.append((process.returncode, stdout, stderr))
+
     for returncode, _, stderr in results:
         assert returncode == 0, stderr[-3000:]
-    fingerprints = [re.search(r"Final weights fingerprint \(SHA-256\): (\w+)", stderr).group(1) for _, _, stderr in results]
+    pattern = r"Final weights fingerprint \(SHA-256\): (\w+)"
+    fingerprints = [re.search(pattern, stderr).group(1) for _, _, stderr in results]
     assert fingerprints[0] == fingerprints[1]
     for _, _, stderr in results:
         assert "MultiWorkerMirroredStrategy with 2 replica(s) in sync" in stderr
+
     versions = [p for p in (output / "model").iterdir()]
     assert len(versions) == 1
     assert versions[0].name.isdigit()

@@ -1,5 +1,6 @@
 """Read a finished preprocessing run: its metadata, vocabulary size and tf.data input pipelines."""
 
+import json
 import logging
 import os
 
@@ -40,8 +41,6 @@ class PreprocessedData:
                 f"{data_dir} is not a finished preprocessing run: {COMPLETE_MARKER} is missing. "
                 "Run `pairtrain preprocess` to completion first"
             )
-        import json
-
         with tf.io.gfile.GFile(os.path.join(data_dir, SUMMARY_FILE)) as handle:
             self.summary = json.load(handle)
         self.vocab_size = int(self.summary["vocab_size"])

@@ -3,7 +3,7 @@
 The trainer uses tf_keras (Keras 2), not Keras 3, for two reasons:
 tf.Transform's `TransformFeaturesLayer` is a tf_keras model, and Keras 3's
 `Model.fit` fails under `MultiWorkerMirroredStrategy` with a PerReplica
-conversion error (open upstream Keras issue 20585, seen with keras 3.15.1).
+conversion error (seen with keras 3.15.1 and tensorflow 2.21.0).
 Moving to Keras 3 later means changing this import and checking those two.
 """
 
